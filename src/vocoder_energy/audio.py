@@ -1,0 +1,93 @@
+"""Audio I/O, resampling and the one mel-spectrogram definition used by features, losses and metrics."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+
+
+class BadAudioError(ValueError):
+    """An audio file that cannot be used (unreadable, empty, non-finite samples)."""
+
+
+def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
+    """Mono float32 samples and sample rate; a clear ``BadAudioError`` naming the file otherwise."""
+    try:
+        data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises several types for broken files
+        raise BadAudioError(f"{path}: unreadable audio ({err})") from err
+    if data.size == 0:
+        raise BadAudioError(f"{path}: empty audio file")
+    mono = data.mean(axis=1)
+    if not np.all(np.isfinite(mono)):
+        raise BadAudioError(f"{path}: non-finite samples (NaN or inf)")
+    return mono, sample_rate
+
+
+def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """High-quality resampling (soxr); a no-op when the rates agree."""
+    if orig_sr == target_sr:
+        return audio.astype(np.float32, copy=False)
+    return soxr.resample(audio, orig_sr, target_sr, quality="HQ").astype(np.float32)
+
+
+def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
+    """The first ``length`` samples, zero-padded at the end when the clip is shorter."""
+    out = np.zeros(length, dtype=np.float32)
+    n = min(length, audio.shape[-1])
+    out[:n] = audio[:n]
+    return out
+
+
+@lru_cache(maxsize=16)
+def _mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> torch.Tensor:
+    import librosa
+
+    basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    return torch.from_numpy(basis)
+
+
+def mel_spectrogram(
+    audio: torch.Tensor,
+    sample_rate: int = 16000,
+    n_fft: int = 2048,
+    hop_length: int = 256,
+    n_mels: int = 80,
+    win_length: int | None = None,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    power: float = 2.0,
+) -> torch.Tensor:
+    """Mel spectrogram (power 2 by default, 1 for magnitude) of (..., samples) audio -> (..., n_mels, samples // hop_length).
+
+    Hann window, centred STFT with reflect padding, Slaney mel filters; the trailing frame
+    of the centred STFT is dropped so that frames * hop_length equals the clip length.
+    """
+    shape = audio.shape
+    flat = audio.reshape(-1, shape[-1])
+    win_length = win_length or n_fft
+    window = torch.hann_window(win_length, device=audio.device, dtype=audio.dtype)
+    spec = torch.stft(
+        flat,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        window=window,
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    )
+    magnitude = spec.abs() if power == 1.0 else (spec.real.square() + spec.imag.square()) ** (power / 2)
+    basis = _mel_basis(sample_rate, n_fft, n_mels, float(fmin), fmax).to(audio.device, audio.dtype)
+    mel = torch.matmul(basis, magnitude)[..., : shape[-1] // hop_length]
+    return mel.reshape(*shape[:-1], n_mels, mel.shape[-1])
+
+
+def log_mel(mel: torch.Tensor) -> torch.Tensor:
+    """log(1 + S): the compression the authors' code applies before min-max normalisation."""
+    return torch.log1p(mel)
