@@ -6,6 +6,7 @@ Adding a family: write ``models/<family>.py`` with a ``Vocoder`` subclass that s
 
 from __future__ import annotations
 
+import inspect
 from importlib import import_module
 from typing import Any
 
@@ -32,25 +33,28 @@ def vocoder_class(family: str) -> type[Vocoder]:
         module_name, class_name = REGISTRY[family].split(":")
     except KeyError:
         known = ", ".join(sorted(REGISTRY))
-        raise ValueError(f"unknown vocoder family {family!r}; implemented: {known}") from None
+        raise ValueError(f"models: unknown vocoder family {family!r}; implemented: {known}") from None
     return getattr(import_module(module_name), class_name)
 
 
 def build_vocoder(family: str, size: str, **overrides: Any) -> Vocoder:
     """The vocoder ``family`` at paper size ``size`` (S, M or L), with hyperparameter ``overrides``."""
-    cls = vocoder_class(family)
-    if size not in cls.presets:
-        raise ValueError(f"unknown size {size!r} for {family}; known: {', '.join(cls.presets)}")
-    unknown = set(overrides) - set(_accepted_arguments(cls))
-    if unknown:
-        raise ValueError(f"unknown hyperparameter(s) for {family}: {', '.join(sorted(unknown))}")
+    cls = check_hyperparameters(family, size, overrides)
     return cls(**{**cls.presets[size], **overrides})
 
 
-def _accepted_arguments(cls: type[Vocoder]) -> list[str]:
-    import inspect
+def check_hyperparameters(family: str, size: str, overrides: dict[str, Any]) -> type[Vocoder]:
+    """The family's class, after checking that ``size`` and every override name exist (clear errors)."""
+    cls = vocoder_class(family)
+    if size not in cls.presets:
+        raise ValueError(f"models.{family}: unknown size {size!r}; known: {', '.join(cls.presets)}")
+    accepted = [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+    unknown = sorted(set(overrides) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"models.{family}.{size}: unknown hyperparameter(s) {', '.join(unknown)}; accepted: {', '.join(accepted)}"
+        )
+    return cls
 
-    return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
 
-
-__all__ = ["PAPER_FAMILIES", "REGISTRY", "SIZES", "Vocoder", "build_vocoder", "vocoder_class"]
+__all__ = ["PAPER_FAMILIES", "REGISTRY", "SIZES", "Vocoder", "build_vocoder", "check_hyperparameters", "vocoder_class"]

@@ -1,0 +1,19 @@
+"""FLOPs of the whole inference path (sampling loops, flow inverses), counted by PyTorch itself."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .models import Vocoder
+
+
+def count_generate_flops(model: Vocoder, mel: torch.Tensor) -> dict:
+    """FLOPs (2 x MACs of matmul/conv ops) of one ``generate(mel)`` call, by operator."""
+    model.prepare_inference()
+    # mkldnn off: otherwise CPU LSTMs are invisible to the counter.
+    with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
+        model.generate(mel, seed=0)
+    by_op = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
+    total = int(counter.get_total_flops())
+    return {"flops": total, "macs": total // 2, "by_operator": by_op}

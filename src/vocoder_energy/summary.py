@@ -1,0 +1,82 @@
+"""One row per model and size: every number with its unit in the column name and its method beside it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from .pareto import pareto_mask
+
+# (column, unit) in the order of the CSV; units are also in the names so a bare CSV reads unambiguously.
+COLUMNS = [
+    "model",
+    "size",
+    "parameters",
+    "train_steps",
+    "train_seconds",
+    "d_stft",
+    "d_stft_method",
+    "gflops_per_audio_second",
+    "gmacs_per_audio_second",
+    "gflops_per_16384_samples",
+    "flops_method",
+    "inference_seconds_per_audio_second",
+    "real_time_factor",
+    "energy_joules_per_audio_second",
+    "energy_joules_per_workload",
+    "energy_method",
+    "energy_domains",
+    "assumed_watts",
+    "device",
+    "pareto_d_stft_vs_gflops",
+    "pareto_d_stft_vs_energy",
+]
+
+
+def summary_row(model: str, size: str, train: dict, quality: dict, cost: dict) -> dict:
+    flops, energy, timing = cost["flops"], cost["energy"], cost["time"]
+    return {
+        "model": model,
+        "size": size,
+        "parameters": cost["parameters"]["value"],
+        "train_steps": train["steps"],
+        "train_seconds": train["train_seconds"],
+        "d_stft": quality["d_stft"]["value"],
+        "d_stft_method": quality["d_stft"]["method"],
+        "gflops_per_audio_second": flops["per_audio_second"] / 1e9,
+        "gmacs_per_audio_second": flops["macs_per_audio_second"] / 1e9,
+        # Table 2's unit: one 16,384-sample clip (what the paper calls "per second").
+        "gflops_per_16384_samples": flops["per_audio_second"] * 16384 / flops["sample_rate"] / 1e9,
+        "flops_method": "counted",
+        "inference_seconds_per_audio_second": timing["seconds_per_audio_second"],
+        "real_time_factor": timing["real_time_factor"],
+        "energy_joules_per_audio_second": energy["joules_per_audio_second"],
+        "energy_joules_per_workload": energy["joules_per_workload"],
+        "energy_method": energy["method"],
+        "energy_domains": "+".join(energy["domains"]) or "none",
+        "assumed_watts": energy["assumed_watts"] if energy["assumed_watts"] is not None else "",
+        "device": cost["context"]["device"],
+    }
+
+
+def build_summary(jobs: list[tuple[str, str]], train: list, quality: list, cost: list, out_csv: str | Path) -> list[dict]:
+    """Rows for ``jobs`` ((model, size) pairs) from the paths of their per-stage JSONs; writes the CSV."""
+    rows = [
+        summary_row(model, size, *(json.loads(Path(p).read_text()) for p in paths))
+        for (model, size), paths in zip(jobs, zip(train, quality, cost))
+    ]
+    d_stft = [r["d_stft"] for r in rows]
+    for column, cost_column in (("pareto_d_stft_vs_gflops", "gflops_per_audio_second"), ("pareto_d_stft_vs_energy", "energy_joules_per_audio_second")):
+        for row, on_front in zip(rows, pareto_mask(d_stft, [r[cost_column] for r in rows])):
+            row[column] = bool(on_front)
+    with open(out_csv, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def read_summary(path: str | Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))

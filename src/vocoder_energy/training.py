@@ -1,0 +1,217 @@
+"""The training loop: a budget in steps and/or seconds, periodic checkpoints, exact resume.
+
+Checkpoints live outside the workflow's declared outputs (Snakemake deletes those before a job runs),
+keyed by a fingerprint of everything that defines the run except its budget: a killed job resumes
+where it stopped, and a larger budget continues the same run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .corpus import file_sha256
+from .features import load_split
+from .models import Vocoder, build_vocoder
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    batch_size: int = 16
+    max_steps: int | None = None
+    max_seconds: float | None = None
+    checkpoint_every_seconds: float = 600.0
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.max_steps is None and self.max_seconds is None:
+            raise ValueError("training: set max_steps and/or max_seconds (a budget is required)")
+
+
+class Interrupted(RuntimeError):
+    """Training stopped by a signal after saving a checkpoint; rerunning the job resumes it."""
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def fingerprint(*parts: Any) -> str:
+    """Short stable hash of JSON-serialisable parts."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def batch_indices(seed: int, step: int, n_items: int, batch_size: int) -> torch.Tensor:
+    """The items of step ``step``: a pure function of (seed, step), so a resumed run sees the same data."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + step)
+    return torch.randint(n_items, (min(batch_size, n_items),), generator=generator)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(
+    model: Vocoder,
+    audio: np.ndarray,
+    mel: np.ndarray,
+    settings: TrainingSettings,
+    checkpoint: str | Path,
+    loss_log: str | Path,
+    device: torch.device | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` within the budget; resumes from ``checkpoint`` if it exists. Returns a summary."""
+    device = device or pick_device()
+    checkpoint, loss_log = Path(checkpoint), Path(loss_log)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    model.to(device)
+    model.train()
+    model.setup_training()
+    step, elapsed, resumed_from = 0, 0.0, None
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        for optimizer, optimizer_state in zip(model.optimizers, state["optimizers"]):
+            optimizer.load_state_dict(optimizer_state)
+        step, elapsed, resumed_from = state["step"], state["elapsed_seconds"], state["step"]
+        torch.set_rng_state(state["torch_rng"])
+    else:
+        torch.manual_seed(settings.seed)
+        loss_log.unlink(missing_ok=True)
+
+    def save() -> None:
+        save_atomic(
+            {
+                "model": model.state_dict(),
+                "optimizers": [o.state_dict() for o in model.optimizers],
+                "step": step,
+                "elapsed_seconds": elapsed,
+                "torch_rng": torch.get_rng_state(),
+            },
+            checkpoint,
+        )
+
+    stop_signal: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _frame: stop_signal.append(signum)) for s in (signal.SIGTERM, signal.SIGINT)}
+    audio_t, mel_t = torch.from_numpy(audio), torch.from_numpy(mel)
+    losses: dict[str, float] = {}
+    bar = tqdm(
+        total=settings.max_steps,
+        initial=step,
+        desc=f"train {model.family}",
+        unit=" steps",
+        bar_format=None if settings.max_steps else "{desc}: {n} steps [{elapsed}, {rate_fmt}]{postfix}",
+    )
+    last_save = time.monotonic()
+    try:
+        with open(loss_log, "a") as log:
+            while not _budget_spent(settings, step, elapsed):
+                started = time.monotonic()
+                index = batch_indices(settings.seed, step, len(audio_t), settings.batch_size)
+                losses = model.training_step(audio_t[index].to(device), mel_t[index].to(device))
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                step += 1
+                elapsed += time.monotonic() - started
+                log.write(json.dumps({"step": step, "seconds": round(elapsed, 3), **losses}) + "\n")
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()})
+                if stop_signal:
+                    log.flush()
+                    save()
+                    raise Interrupted(f"signal {stop_signal[0]} at step {step}; checkpoint saved to {checkpoint}")
+                if time.monotonic() - last_save >= settings.checkpoint_every_seconds:
+                    log.flush()
+                    save()
+                    last_save = time.monotonic()
+        save()
+    finally:
+        bar.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return {
+        "family": model.family,
+        "steps": step,
+        "train_seconds": round(elapsed, 3),
+        "resumed_from_step": resumed_from,
+        "final_losses": losses or _last_losses(loss_log),
+        "device": str(device),
+        "batch_size": settings.batch_size,
+        "settings": asdict(settings),
+        "num_parameters": model.num_parameters(),
+    }
+
+
+def _budget_spent(settings: TrainingSettings, step: int, elapsed: float) -> bool:
+    return (settings.max_steps is not None and step >= settings.max_steps) or (
+        settings.max_seconds is not None and elapsed >= settings.max_seconds
+    )
+
+
+def _last_losses(loss_log: Path) -> dict[str, float]:
+    """Losses of the last logged step (when a resumed run had nothing left to do)."""
+    if not loss_log.exists():
+        return {}
+    lines = loss_log.read_text().splitlines()
+    if not lines:
+        return {}
+    record = json.loads(lines[-1])
+    return {k: v for k, v in record.items() if k not in ("step", "seconds")}
+
+
+# ------------------------------------------------------------------ generator files
+def save_generator(model: Vocoder, size: str, hyperparameters: dict, path: str | Path) -> None:
+    """The trained generator (training form) plus what is needed to rebuild it."""
+    state = {k: v.detach().cpu() for k, v in model.generator.state_dict().items()}
+    save_atomic({"family": model.family, "size": size, "hyperparameters": hyperparameters, "generator": state}, Path(path))
+
+
+def load_generator(path: str | Path, device: torch.device | str = "cpu") -> Vocoder:
+    """Rebuild a vocoder from ``save_generator``'s file, ready for ``generate``."""
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    model = build_vocoder(saved["family"], saved["size"], **saved["hyperparameters"])
+    model.generator.load_state_dict(saved["generator"])
+    model.to(device)
+    model.prepare_inference()
+    return model
+
+
+def run_training_job(
+    family: str,
+    size: str,
+    hyperparameters: dict,
+    settings: TrainingSettings,
+    train_features: str | Path,
+    generator_out: str | Path,
+    summary_out: str | Path,
+    losses_out: str | Path,
+    checkpoint_root: str | Path,
+) -> dict[str, Any]:
+    """One ``{family}_{size}`` job of the workflow: train, then write the generator, summary and loss log."""
+    audio, mel, _ = load_split(train_features)
+    model = build_vocoder(family, size, **hyperparameters)
+    budgetless = {k: v for k, v in asdict(settings).items() if k not in ("max_steps", "max_seconds")}
+    key = fingerprint(family, size, hyperparameters, budgetless, file_sha256(train_features))
+    run_dir = Path(checkpoint_root) / f"{family}_{size}-{key}"
+    summary = train(model, audio, mel, settings, run_dir / "checkpoint.pt", run_dir / "losses.jsonl")
+    summary.update(size=size, hyperparameters=hyperparameters, checkpoint=str(run_dir / "checkpoint.pt"))
+    save_generator(model, size, hyperparameters, generator_out)
+    Path(losses_out).write_text((run_dir / "losses.jsonl").read_text())
+    Path(summary_out).write_text(json.dumps(summary, indent=2))
+    return summary
+

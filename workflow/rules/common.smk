@@ -1,0 +1,59 @@
+from pathlib import Path
+
+from snakemake.utils import validate
+
+from vocoder_energy.models import check_hyperparameters
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+ROOT = Path(workflow.basedir)
+FAMILIES = list(config["models"])
+# Every configured (model, size) pair, in config order: one training job each.
+JOBS = [(family, size) for family, sizes in config["models"].items() for size in sizes]
+for family, size in JOBS:
+    check_hyperparameters(family, size, config["models"][family][size] or {})
+
+
+wildcard_constraints:
+    model="|".join(FAMILIES),
+    size="S|M|L",
+    hop=r"\d+",
+
+
+def hyperparameters(wildcards):
+    """The config's overrides for one model size ({} = the paper's preset)."""
+    return config["models"][wildcards.model][wildcards.size] or {}
+
+
+def model_hop(wildcards):
+    return hyperparameters(wildcards).get("hop_length", config["features"]["hop_length"])
+
+
+def corpus_dir():
+    return f"data/corpus/{config['corpus']['source']}"
+
+
+def features(split):
+    """Input function: the feature file of ``split`` at the hop length of the job's model."""
+    return lambda wildcards: f"data/features/hop{model_hop(wildcards)}/{split}.npz"
+
+
+def code(script, *modules):
+    """The script and package modules a job runs, as inputs: Snakemake compares small inputs by
+    checksum, so editing them reruns the job and touching them does not (profiles/default drops
+    the mtime-based "code" trigger)."""
+    return [str(ROOT / "workflow/scripts" / script)] + [
+        str(ROOT / "src/vocoder_energy" / f"{module}.py") for module in modules
+    ]
+
+
+def model_code(script, *modules):
+    """``code`` plus the model family's own module and the shared model surface."""
+    return lambda wildcards: code(
+        script, "models/__init__", "models/base", f"models/{wildcards.model}", *modules
+    )
+
+
+def per_job(pattern):
+    return [pattern.format(model=model, size=size) for model, size in JOBS]

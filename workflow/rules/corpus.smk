@@ -1,0 +1,46 @@
+rule synthesize_corpus:
+    input:
+        code=code("synthesize_corpus.py", "corpus"),
+    output:
+        directory("data/corpus/synthetic"),
+    params:
+        settings=config["corpus"].get("synthetic", {}),
+    log:
+        "logs/corpus/synthetic.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    script:
+        "../scripts/synthesize_corpus.py"
+
+
+rule download_ljspeech:
+    input:
+        code=code("download.py", "corpus"),
+    output:
+        "data/downloads/LJSpeech-1.1.tar.bz2",
+    params:
+        url=config["corpus"]["ljspeech"]["url"],
+        size_bytes=config["corpus"]["ljspeech"]["size_bytes"],
+        sha256=config["corpus"]["ljspeech"]["sha256"],
+    log:
+        "logs/corpus/download_ljspeech.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    script:
+        "../scripts/download.py"
+
+
+rule extract_ljspeech:
+    input:
+        archive="data/downloads/LJSpeech-1.1.tar.bz2",
+        code=code("extract_corpus.py", "corpus"),
+    output:
+        directory("data/corpus/ljspeech"),
+    params:
+        clips=config["corpus"]["ljspeech"]["clips"],
+    log:
+        "logs/corpus/extract_ljspeech.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    script:
+        "../scripts/extract_corpus.py"

@@ -1,0 +1,52 @@
+rule generate:
+    input:
+        generator="results/models/{model}_{size}.pt",
+        test=features("test"),
+        code=model_code("generate.py", "synthesis", "training"),
+    output:
+        "results/generated/{model}_{size}.npz",
+    params:
+        clips=config["evaluation"]["test_clips"],
+    threads: 2
+    resources:
+        gpu=1,
+    log:
+        "logs/generate/{model}_{size}.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    script:
+        "../scripts/generate.py"
+
+
+rule quality:
+    input:
+        generated="results/generated/{model}_{size}.npz",
+        code=code("quality.py", "quality"),
+    output:
+        "results/quality/{model}_{size}.json",
+    log:
+        "logs/quality/{model}_{size}.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    script:
+        "../scripts/quality.py"
+
+
+rule cost:
+    input:
+        generator="results/models/{model}_{size}.pt",
+        code=model_code("cost.py", "cost", "energy", "flops", "training"),
+    output:
+        "results/cost/{model}_{size}.json",
+    params:
+        probe=config["measurement"],
+    threads: 2
+    resources:
+        # Energy counters are device-wide: a GPU slot keeps two probes from measuring at once.
+        gpu=1,
+    log:
+        "logs/cost/{model}_{size}.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    script:
+        "../scripts/cost.py"

@@ -1,0 +1,21 @@
+rule features:
+    input:
+        corpus=corpus_dir(),
+        code=code("features.py", "features", "audio", "corpus"),
+    output:
+        train="data/features/hop{hop}/train.npz",
+        test="data/features/hop{hop}/test.npz",
+        manifest="data/features/hop{hop}/manifest.json",
+    params:
+        settings=lambda wildcards: {
+            **config["features"],
+            "hop_length": int(wildcards.hop),
+        },
+    log:
+        "logs/features/hop{hop}.log",
+    benchmark:
+        "benchmarks/features/hop{hop}.tsv"
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    script:
+        "../scripts/features.py"

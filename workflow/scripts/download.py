@@ -1,0 +1,6 @@
+from vocoder_energy.corpus import download
+from vocoder_energy.logs import job_log
+
+with job_log(snakemake.log[0]):
+    p = snakemake.params
+    download(p.url, snakemake.output[0], size_bytes=p.size_bytes, sha256=p.sha256)

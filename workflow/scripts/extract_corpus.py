@@ -1,0 +1,5 @@
+from vocoder_energy.corpus import extract_corpus
+from vocoder_energy.logs import job_log
+
+with job_log(snakemake.log[0]):
+    extract_corpus(snakemake.input.archive, snakemake.output[0], expected_clips=snakemake.params.clips)

@@ -1,0 +1,9 @@
+from pathlib import Path
+
+from vocoder_energy.features import FeatureSettings, prepare_features
+from vocoder_energy.logs import job_log
+
+with job_log(snakemake.log[0]):
+    settings = FeatureSettings(**snakemake.params.settings)
+    manifest = prepare_features(snakemake.input.corpus, Path(snakemake.output.manifest).parent, settings)
+    print(f"features: {manifest['clips']}")
