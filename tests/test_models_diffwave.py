@@ -16,15 +16,6 @@ FRAMES = 4
 HOP = 256
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # On a few shared cores, intra-op threads spin against each other and slow these tiny models ~10x.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _mel(batch: int = 2, frames: int = FRAMES, seed: int = 0) -> torch.Tensor:
     return torch.randn(batch, 80, frames, generator=torch.Generator().manual_seed(seed))
 

@@ -17,15 +17,6 @@ PAPER_COUNTS = {"S": 5_950_164, "M": 12_857_300, "L": 22_385_876}
 TINY = dict(residual_channels=16, n_flows=3, n_layers=4)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    # The CPU is shared with other workers: oversubscribed OpenMP threads are several times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _perturb(model: WaveFlow, std: float = 0.05, seed: int = 0) -> WaveFlow:
     """Make the zero-initialised log_s/t projections non-zero so every coupling is non-trivial."""
     gen = torch.Generator().manual_seed(seed)

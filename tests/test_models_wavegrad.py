@@ -16,15 +16,6 @@ TABLE2_L = 33_910_000
 OUR_L = 33_922_497
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Orthogonal initialisation (QR) is far slower with 2 threads on a loaded 2-core machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @lru_cache(maxsize=None)
 def _model(size: str) -> WaveGrad:
     """One model per size, shared by the tests (4 sampling steps; the count does not depend on it)."""

@@ -6,7 +6,6 @@ presets, plus one entry in ``vocoder_energy.models.REGISTRY``.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, ClassVar
 
 import torch
@@ -105,7 +104,17 @@ def weight_norm(layer: nn.Module) -> nn.Module:
 
 
 def count_without_weight_norm(module: nn.Module) -> int:
-    """Parameters as they are after ``remove_weight_norm`` (g and v folded into one weight)."""
-    folded = copy.deepcopy(module)
-    remove_weight_norm(folded)
-    return sum(p.numel() for p in folded.parameters())
+    """Parameters as they are after ``remove_weight_norm`` (g and v folded into one weight), in place.
+
+    No deep copy: a copy shares torch's generated ``Parametrized*`` class, and removing weight norm
+    from the copy would delete the original's ``weight`` property.
+    """
+    total = 0
+    for sub in module.modules():
+        if isinstance(sub, parametrize.ParametrizationList):
+            continue  # the originals (g, v) are replaced by the folded tensor counted with their owner
+        total += sum(p.numel() for p in sub.parameters(recurse=False))
+        if parametrize.is_parametrized(sub):
+            with torch.no_grad():
+                total += sum(getattr(sub, name).numel() for name in sub.parametrizations)
+    return total
