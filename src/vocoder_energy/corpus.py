@@ -139,8 +139,9 @@ def synthetic_utterance(rng: np.random.Generator, seconds: float, sample_rate: i
     excitation = lfilter([1.0], [1.0, -0.97], pulses)  # a soft glottal roll-off
     # Syllables of 120-300 ms, each with its own vowel (formant set) and voiced/unvoiced choice.
     out = np.zeros(n)
-    start = int(rng.uniform(0.05, 0.15) * sample_rate)
-    end = n - int(rng.uniform(0.05, 0.15) * sample_rate)
+    edge = n // 4  # edge silence may not swallow a short clip whole (it would come out silent)
+    start = min(int(rng.uniform(0.05, 0.15) * sample_rate), edge)
+    end = n - min(int(rng.uniform(0.05, 0.15) * sample_rate), edge)
     vowels = [(730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480), (570, 840, 2410)]
     while start < end:
         length = min(int(rng.uniform(0.12, 0.3) * sample_rate), end - start)

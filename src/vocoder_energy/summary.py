@@ -64,7 +64,8 @@ def build_summary(jobs: list[tuple[str, str]], train: list, quality: list, cost:
     """Rows for ``jobs`` ((model, size) pairs) from the paths of their per-stage JSONs; writes the CSV."""
     rows = [
         summary_row(model, size, *(json.loads(Path(p).read_text()) for p in paths))
-        for (model, size), paths in zip(jobs, zip(train, quality, cost))
+        # strict: a job whose JSONs are missing must fail loudly, never vanish from the table.
+        for (model, size), paths in zip(jobs, zip(train, quality, cost, strict=True), strict=True)
     ]
     d_stft = [r["d_stft"] for r in rows]
     for column, cost_column in (("pareto_d_stft_vs_gflops", "gflops_per_audio_second"), ("pareto_d_stft_vs_energy", "energy_joules_per_audio_second")):

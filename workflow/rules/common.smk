@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -21,17 +22,33 @@ wildcard_constraints:
     hop=r"\d+",
 
 
+def canonical(value):
+    """``value`` with dict keys sorted at every level: Snakemake compares params by their text, so
+    reordering keys in a config file must not make every job stale."""
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    return value
+
+
+def section(name):
+    """A config section as job params (key order does not matter)."""
+    return canonical(config[name])
+
+
 def hyperparameters(wildcards):
     """The config's overrides for one model size ({} = the paper's preset)."""
-    return config["models"][wildcards.model][wildcards.size] or {}
+    return canonical(config["models"][wildcards.model][wildcards.size] or {})
 
 
 def model_hop(wildcards):
     return hyperparameters(wildcards).get("hop_length", config["features"]["hop_length"])
 
 
-def corpus_dir():
-    return f"data/corpus/{config['corpus']['source']}"
+def corpus_metadata():
+    """The corpus's metadata.csv; its wavs sit beside it in wavs/."""
+    return f"data/corpus/{config['corpus']['source']}/metadata.csv"
 
 
 def features(split):
@@ -43,9 +60,10 @@ def code(script, *modules):
     """The script and package modules a job runs, as inputs: Snakemake compares small inputs by
     checksum, so editing them reruns the job and touching them does not (profiles/default drops
     the mtime-based "code" trigger)."""
-    return [str(ROOT / "workflow/scripts" / script)] + [
-        str(ROOT / "src/vocoder_energy" / f"{module}.py") for module in modules
-    ]
+    paths = [ROOT / "workflow/scripts" / script]
+    paths += [ROOT / "src/vocoder_energy" / f"{module}.py" for module in modules]
+    # Relative to the working directory (the clone, normally): a moved clone stays up to date.
+    return [os.path.relpath(path) for path in paths]
 
 
 def model_code(script, *modules):

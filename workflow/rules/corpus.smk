@@ -2,9 +2,10 @@ rule synthesize_corpus:
     input:
         code=code("synthesize_corpus.py", "corpus"),
     output:
-        directory("data/corpus/synthetic"),
+        # A file, not directory(): Snakemake compares small inputs by checksum only for file outputs.
+        "data/corpus/synthetic/metadata.csv",
     params:
-        settings=config["corpus"].get("synthetic", {}),
+        settings=canonical(config["corpus"]["synthetic"]),
     log:
         "logs/corpus/synthetic.log",
     conda:
@@ -35,7 +36,7 @@ rule extract_ljspeech:
         archive="data/downloads/LJSpeech-1.1.tar.bz2",
         code=code("extract_corpus.py", "corpus"),
     output:
-        directory("data/corpus/ljspeech"),
+        "data/corpus/ljspeech/metadata.csv",
     params:
         clips=config["corpus"]["ljspeech"]["clips"],
     log:

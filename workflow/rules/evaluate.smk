@@ -39,7 +39,7 @@ rule cost:
     output:
         "results/cost/{model}_{size}.json",
     params:
-        probe=config["measurement"],
+        probe=section("measurement"),
     threads: 2
     resources:
         # Energy counters are device-wide: a GPU slot keeps two probes from measuring at once.

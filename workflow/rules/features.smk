@@ -1,16 +1,13 @@
 rule features:
     input:
-        corpus=corpus_dir(),
+        corpus=corpus_metadata(),
         code=code("features.py", "features", "audio", "corpus"),
     output:
         train="data/features/hop{hop}/train.npz",
         test="data/features/hop{hop}/test.npz",
         manifest="data/features/hop{hop}/manifest.json",
     params:
-        settings=lambda wildcards: {
-            **config["features"],
-            "hop_length": int(wildcards.hop),
-        },
+        settings=lambda wildcards: section("features") | {"hop_length": int(wildcards.hop)},
     log:
         "logs/features/hop{hop}.log",
     benchmark:

@@ -8,7 +8,7 @@ rule train:
         losses="results/train/{model}_{size}_losses.jsonl",
     params:
         hyperparameters=hyperparameters,
-        training=config["training"],
+        training=section("training"),
         # Outside the declared outputs, which Snakemake deletes before a job runs.
         checkpoint_root="results/checkpoints",
     threads: 2

@@ -5,5 +5,5 @@ from vocoder_energy.logs import job_log
 
 with job_log(snakemake.log[0]):
     settings = FeatureSettings(**snakemake.params.settings)
-    manifest = prepare_features(snakemake.input.corpus, Path(snakemake.output.manifest).parent, settings)
+    manifest = prepare_features(Path(snakemake.input.corpus).parent, Path(snakemake.output.manifest).parent, settings)
     print(f"features: {manifest['clips']}")

@@ -1,5 +1,7 @@
+from pathlib import Path
+
 from vocoder_energy.corpus import make_synthetic_corpus
 from vocoder_energy.logs import job_log
 
 with job_log(snakemake.log[0]):
-    make_synthetic_corpus(snakemake.output[0], **snakemake.params.settings)
+    make_synthetic_corpus(Path(snakemake.output[0]).parent, **snakemake.params.settings)

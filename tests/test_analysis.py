@@ -1,0 +1,311 @@
+"""Pareto fronts, the summary table and the Pareto figure, on hand-made numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from matplotlib import pyplot as plt
+from matplotlib.collections import PathCollection
+from torch import nn
+
+from vocoder_energy import cost as cost_module
+from vocoder_energy.cost import ProbeSettings, measure_cost
+from vocoder_energy.models.base import Vocoder
+from vocoder_energy.pareto import pareto_mask
+from vocoder_energy.plots import _panel, pareto_figure
+from vocoder_energy.summary import COLUMNS, build_summary, read_summary
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# ------------------------------------------------------------------------------------ pareto_mask
+def test_known_front_minimising_both():
+    #            A     B     C     D     E     F
+    quality = [0.10, 0.20, 0.30, 0.25, 0.30, 0.15]
+    cost = [10.0, 5.0, 1.0, 5.0, 2.0, 12.0]
+    # D is beaten by B (same cost, better quality), E by C (same quality, cheaper), F by A.
+    assert pareto_mask(quality, cost).tolist() == [True, True, True, False, False, False]
+
+
+def test_exact_ties_are_all_kept():
+    quality = [0.1, 0.2, 0.2, 0.3]
+    cost = [3.0, 2.0, 2.0, 2.5]
+    assert pareto_mask(quality, cost).tolist() == [True, True, True, False]
+
+
+def test_missing_values_are_never_on_the_front_and_dominate_nothing():
+    quality = [float("nan"), 0.2, 0.1, 0.3, 0.05]
+    cost = [0.001, 2.0, 5.0, 1.0, float("nan")]
+    # Without the NaN rows the three finite points form the front; the NaN rows would otherwise win.
+    assert pareto_mask(quality, cost).tolist() == [False, True, True, True, False]
+    assert pareto_mask([0.1, float("inf")], [1.0, 0.5]).tolist() == [True, False]
+    assert pareto_mask([float("nan")] * 3, [1.0, 2.0, 3.0]).tolist() == [False, False, False]
+
+
+def test_higher_quality_is_better_flips_the_quality_direction():
+    quality = [0.9, 0.8, 0.7, 0.95]
+    cost = [2.0, 1.0, 3.0, 4.0]
+    # Lower is better: (0.7, 3) and (0.8, 1) are the front; (0.9, 2) is beaten by (0.8, 1).
+    assert pareto_mask(quality, cost).tolist() == [False, True, True, False]
+    # Higher is better (e.g. MOS): (0.95, 4), (0.9, 2), (0.8, 1); (0.7, 3) is beaten by (0.9, 2).
+    assert pareto_mask(quality, cost, higher_quality_is_better=True).tolist() == [True, True, False, True]
+
+
+def test_single_and_empty_inputs():
+    assert pareto_mask([0.5], [3.0]).tolist() == [True]
+    mask = pareto_mask([], [])
+    assert mask.dtype == bool and mask.shape == (0,)
+    assert pareto_mask(np.array([0.2, 0.1]), np.array([1.0, 2.0])).tolist() == [True, True]
+
+
+# ---------------------------------------------------------------------------------- build_summary
+def cost_json(*, flops_per_second, joules_per_second, method, domains, assumed_watts, params, rtf=0.05):
+    """The structure measure_cost writes (the keys summary_row reads, plus a few around them)."""
+    sample_rate = 16000
+    return {
+        "family": "x",
+        "parameters": {"value": params, "unit": "count", "method": "counted"},
+        "flops": {
+            "per_audio_second": flops_per_second,
+            "per_clip": flops_per_second * 1.024,
+            "macs_per_audio_second": flops_per_second / 2,
+            "clip_frames": 64,
+            "clip_seconds": 1.024,
+            "sample_rate": sample_rate,
+            "unit": "FLOP",
+            "method": "counted",
+            "by_operator": {"aten.convolution": flops_per_second * 1.024},
+        },
+        "time": {
+            "seconds_per_audio_second": rtf,
+            "real_time_factor": rtf,
+            "seconds_per_workload": rtf * 100,
+            "seconds_per_workload_ci95": 0.01,
+            "unit": "s",
+            "method": "measured",
+        },
+        "energy": {
+            "joules_per_audio_second": joules_per_second,
+            "joules_per_workload": joules_per_second * 100,
+            "joules_per_workload_ci95": 0.1,
+            "joules_per_clip": joules_per_second * 10,
+            "average_watts": joules_per_second / rtf,
+            "unit": "J",
+            "method": method,
+            "domains": domains,
+            "assumed_watts": assumed_watts,
+        },
+        "workload": {"clips": 10, "frames_per_clip": 625, "audio_seconds": 100.0},
+        "context": {"device": "cuda:0" if domains and domains[0].startswith("nvidia") else "cpu", "threads": 1},
+        "probe": {},
+    }
+
+
+JOBS = [  # model, size, d_stft, GFLOP/s of audio, J/s of audio, method
+    ("melgan", "S", 0.15, 1.0, 2.0, "measured"),
+    ("hifigan", "S", 0.10, 2.0, 3.0, "measured"),
+    ("hifigan", "L", 0.08, 30.0, 1.0, "estimated"),
+    ("wavegrad", "M", 0.12, 40.0, 50.0, "measured"),
+]
+# Quality vs GFLOPs: melgan S (cheapest), hifigan S, hifigan L (best quality); wavegrad M is beaten by hifigan S.
+FRONT_GFLOPS = [True, True, True, False]
+# Quality vs energy: hifigan L is both cheapest and best; it beats everything else.
+FRONT_ENERGY = [False, False, True, False]
+
+
+@pytest.fixture
+def summary_inputs(tmp_path):
+    train, quality, cost, jobs = [], [], [], []
+    for i, (model, size, d, gflops, joules, method) in enumerate(JOBS):
+        measured = method == "measured"
+        documents = {
+            "train": {"steps": 1000 * (i + 1), "train_seconds": 60.5 * (i + 1), "stop_reason": "max_steps"},
+            "quality": {"d_stft": {"value": d, "unit": "ln-power distance", "method": "measured"}, "clips": 10},
+            "cost": cost_json(
+                flops_per_second=gflops * 1e9,
+                joules_per_second=joules,
+                method=method,
+                domains=["nvidia_gpu_0"] if measured else [],
+                assumed_watts=None if measured else 300.0,
+                params=100_000 * (i + 1),
+            ),
+        }
+        for stage, lists in (("train", train), ("quality", quality), ("cost", cost)):
+            path = tmp_path / stage / f"{model}_{size}.json"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(json.dumps(documents[stage]))
+            lists.append(str(path))
+        jobs.append((model, size))
+    return jobs, train, quality, cost, tmp_path / "summary.csv"
+
+
+def test_summary_csv_has_the_header_and_one_row_per_job(summary_inputs):
+    jobs, train, quality, cost, out = summary_inputs
+    rows = build_summary(jobs, train, quality, cost, out)
+    assert len(rows) == len(JOBS)
+    with open(out, newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        body = list(reader)
+    assert header == COLUMNS
+    assert len(body) == len(JOBS)
+    assert [(r[0], r[1]) for r in body] == jobs
+    assert read_summary(out)[1]["model"] == "hifigan"
+
+
+def test_summary_units_and_methods(summary_inputs):
+    jobs, train, quality, cost, out = summary_inputs
+    build_summary(jobs, train, quality, cost, out)
+    rows = read_summary(out)
+    for i, ((model, size, d, gflops, joules, method), row) in enumerate(zip(JOBS, rows)):
+        assert (row["model"], row["size"]) == (model, size)
+        assert int(row["parameters"]) == 100_000 * (i + 1)
+        assert int(row["train_steps"]) == 1000 * (i + 1)
+        assert float(row["train_seconds"]) == pytest.approx(60.5 * (i + 1))
+        assert float(row["d_stft"]) == pytest.approx(d)
+        assert row["d_stft_method"] == "measured"
+        assert float(row["gflops_per_audio_second"]) == pytest.approx(gflops)  # FLOPs / 1e9
+        assert float(row["gmacs_per_audio_second"]) == pytest.approx(gflops / 2)
+        # One 16,384-sample clip at 16 kHz is 1.024 s of audio.
+        assert float(row["gflops_per_16384_samples"]) == pytest.approx(gflops * 16384 / 16000)
+        assert row["flops_method"] == "counted"
+        assert float(row["inference_seconds_per_audio_second"]) == pytest.approx(0.05)
+        assert float(row["real_time_factor"]) == pytest.approx(0.05)
+        assert float(row["energy_joules_per_audio_second"]) == pytest.approx(joules)
+        assert float(row["energy_joules_per_workload"]) == pytest.approx(joules * 100)
+        assert row["energy_method"] == method
+        if method == "measured":
+            assert row["energy_domains"] == "nvidia_gpu_0"
+            assert row["assumed_watts"] == ""
+            assert row["device"] == "cuda:0"
+        else:
+            assert row["energy_domains"] == "none"
+            assert float(row["assumed_watts"]) == 300.0
+            assert row["device"] == "cpu"
+
+
+def test_summary_pareto_flags(summary_inputs):
+    jobs, train, quality, cost, out = summary_inputs
+    rows = build_summary(jobs, train, quality, cost, out)
+    assert [r["pareto_d_stft_vs_gflops"] for r in rows] == FRONT_GFLOPS
+    assert [r["pareto_d_stft_vs_energy"] for r in rows] == FRONT_ENERGY
+    written = read_summary(out)
+    assert [r["pareto_d_stft_vs_gflops"] == "True" for r in written] == FRONT_GFLOPS
+    assert [r["pareto_d_stft_vs_energy"] == "True" for r in written] == FRONT_ENERGY
+
+
+def test_summary_non_16_khz_flops_per_clip(tmp_path):
+    document = cost_json(
+        flops_per_second=8e9, joules_per_second=1.0, method="measured", domains=["package-0"], assumed_watts=None, params=1
+    )
+    document["flops"]["sample_rate"] = 22050
+    paths = []
+    for stage, content in (
+        ("train", {"steps": 1, "train_seconds": 1.0}),
+        ("quality", {"d_stft": {"value": 0.1, "method": "measured"}}),
+        ("cost", document),
+    ):
+        paths.append(tmp_path / f"{stage}.json")
+        paths[-1].write_text(json.dumps(content))
+    (row,) = build_summary([("melgan", "S")], *([str(p)] for p in paths), tmp_path / "s.csv")
+    assert row["gflops_per_16384_samples"] == pytest.approx(8.0 * 16384 / 22050)
+    assert row["energy_domains"] == "package-0"
+    assert row["pareto_d_stft_vs_gflops"] is True and row["pareto_d_stft_vs_energy"] is True
+
+
+@pytest.mark.parametrize("short", ["train", "quality", "cost", "jobs"])
+def test_summary_rejects_misaligned_inputs(summary_inputs, short):
+    jobs, train, quality, cost, out = summary_inputs
+    lists = {"jobs": jobs, "train": train, "quality": quality, "cost": cost}
+    lists[short] = lists[short][:-1]  # a job would otherwise silently vanish from the table
+    with pytest.raises(ValueError):
+        build_summary(lists["jobs"], lists["train"], lists["quality"], lists["cost"], out)
+
+
+class TinyVocoder(Vocoder):
+    family = "tiny"
+    presets = {}
+
+    def __init__(self):
+        super().__init__(n_mels=4, hop_length=8)
+        self.generator = nn.ConvTranspose1d(4, 1, 8, 8)
+
+    def infer(self, mel):
+        return torch.tanh(self.generator(mel)).squeeze(1)
+
+
+@pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN:UserWarning")
+def test_summary_reads_what_measure_cost_writes(tmp_path, monkeypatch):
+    """The keys summary_row reads exist in a real measure_cost result (estimated: no meter here)."""
+    monkeypatch.setattr(cost_module, "find_meter", lambda device: None)
+    probe = ProbeSettings(clips=2, seconds=0.064, flops_frames=4, windows=2, min_window_seconds=0.0, warmup=1)
+    result = measure_cost(TinyVocoder(), probe, torch.device("cpu"))
+    paths = []
+    for stage, content in (
+        ("train", {"steps": 3, "train_seconds": 0.5}),
+        ("quality", {"d_stft": {"value": 0.2, "method": "measured"}}),
+        ("cost", result),
+    ):
+        paths.append(tmp_path / f"{stage}.json")
+        paths[-1].write_text(json.dumps(content))
+    (row,) = build_summary([("tiny", "S")], *([str(p)] for p in paths), tmp_path / "s.csv")
+    clip_flops = 2 * 4 * 1 * 8 * 4  # C_in x C_out x K x L_in MACs, x 2
+    assert row["gflops_per_16384_samples"] == pytest.approx(clip_flops / (4 * 8) * 16384 / 1e9)
+    assert row["parameters"] == 4 * 1 * 8 + 1
+    assert row["energy_method"] == "estimated"
+    assert row["assumed_watts"] == 300.0
+    assert row["energy_domains"] == "none"
+    assert row["energy_joules_per_audio_second"] == pytest.approx(row["inference_seconds_per_audio_second"] * 300.0)
+    assert list(row) == COLUMNS
+
+
+# ----------------------------------------------------------------------------------- pareto_figure
+def test_pareto_figure_writes_svg_and_png_for_mixed_energy_methods(summary_inputs):
+    jobs, train, quality, cost, out = summary_inputs
+    build_summary(jobs, train, quality, cost, out)
+    rows = read_summary(out)  # as the workflow does: strings from the CSV
+    assert {r["energy_method"] for r in rows} == {"measured", "estimated"}
+    svg, png = out.parent / "figures" / "pareto.svg", out.parent / "figures" / "pareto.png"
+    svg.parent.mkdir()
+    open_before = plt.get_fignums()
+    pareto_figure(rows, [svg, png])
+    assert png.stat().st_size > 1000
+    assert png.read_bytes()[:8] == PNG_MAGIC
+    text = svg.read_text()
+    assert "<svg" in text and text.rstrip().endswith("</svg>")
+    assert plt.get_fignums() == open_before  # the figure was closed
+
+
+def _row_markers(ax, n_rows):
+    collections = [c for c in ax.collections if isinstance(c, PathCollection)]
+    return collections[:n_rows], collections[n_rows:]
+
+
+@pytest.mark.parametrize(
+    ("cost_key", "expect_hollow"),
+    [("energy_joules_per_audio_second", [False, False, True, False]), ("gflops_per_audio_second", [False] * 4)],
+)
+def test_estimated_energy_is_drawn_hollow_and_the_front_circled(summary_inputs, cost_key, expect_hollow):
+    jobs, train, quality, cost, out = summary_inputs
+    build_summary(jobs, train, quality, cost, out)
+    rows = read_summary(out)
+    fig, ax = plt.subplots()
+    try:
+        _panel(ax, rows, cost_key, "cost")
+        points, front = _row_markers(ax, len(rows))
+        hollow = [len(p.get_facecolors()) == 0 or p.get_facecolors()[0][3] == 0 for p in points]
+        assert hollow == expect_hollow
+        (circles,) = front
+        circled = {tuple(xy) for xy in np.asarray(circles.get_offsets())}
+        column = "pareto_d_stft_vs_energy" if cost_key.startswith("energy") else "pareto_d_stft_vs_gflops"
+        expected = {(float(r[cost_key]), float(r["d_stft"])) for r in rows if r[column] == "True"}
+        assert {(round(x, 9), round(y, 9)) for x, y in circled} == {
+            (round(x, 9), round(y, 9)) for x, y in expected
+        }
+        assert ax.get_xscale() == "log"
+    finally:
+        plt.close(fig)

@@ -1,0 +1,108 @@
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+
+from vocoder_energy.models import build_vocoder
+from vocoder_energy.training import (
+    Interrupted,
+    TrainingSettings,
+    load_generator,
+    run_training_job,
+    train,
+)
+
+TINY = dict(residual_channels=4, residual_layers=2, dilation_cycle_length=2)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    audio = (0.3 * rng.standard_normal((6, 4 * 256))).astype(np.float32)
+    mel = rng.random((6, 80, 4)).astype(np.float32)
+    return audio, mel
+
+
+def tiny_model():
+    torch.manual_seed(123)  # the same initial weights every time; training seeds itself
+    return build_vocoder("diffwave", "S", **TINY)
+
+
+def settings(**budget):
+    return TrainingSettings(batch_size=2, checkpoint_every_seconds=3600, seed=7, **budget)
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_a_budget_is_required():
+    with pytest.raises(ValueError, match="max_steps and/or max_seconds"):
+        TrainingSettings()
+
+
+def test_resumed_training_equals_uninterrupted_training(data, tmp_path):
+    straight = tiny_model()
+    summary = train(straight, *data, settings(max_steps=4), tmp_path / "a" / "ckpt.pt", tmp_path / "a" / "log.jsonl")
+    assert summary["steps"] == 4 and summary["resumed_from_step"] is None
+
+    first = tiny_model()
+    train(first, *data, settings(max_steps=2), tmp_path / "b" / "ckpt.pt", tmp_path / "b" / "log.jsonl")
+    resumed = tiny_model()  # a fresh process would start from scratch weights like this
+    summary = train(resumed, *data, settings(max_steps=4), tmp_path / "b" / "ckpt.pt", tmp_path / "b" / "log.jsonl")
+    assert summary["resumed_from_step"] == 2 and summary["steps"] == 4
+
+    for name, value in weights(straight).items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+    log = [json.loads(line) for line in (tmp_path / "b" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in log] == [1, 2, 3, 4]  # the loss log survives the restart
+
+
+def test_a_signal_saves_a_checkpoint_and_the_rerun_continues(data, tmp_path):
+    model = tiny_model()
+    original_step = model.training_step
+
+    def step_then_terminate(audio, mel):
+        losses = original_step(audio, mel)
+        if model._steps_seen == 2:
+            os.kill(os.getpid(), signal.SIGTERM)  # what Slurm sends at the walltime
+        model._steps_seen += 1
+        return losses
+
+    model._steps_seen = 0
+    model.training_step = step_then_terminate
+    checkpoint = tmp_path / "ckpt.pt"
+    with pytest.raises(Interrupted, match="at step 3"):
+        train(model, *data, settings(max_steps=10), checkpoint, tmp_path / "log.jsonl")
+    assert torch.load(checkpoint, weights_only=False)["step"] == 3
+    summary = train(tiny_model(), *data, settings(max_steps=5), checkpoint, tmp_path / "log.jsonl")
+    assert summary["resumed_from_step"] == 3 and summary["steps"] == 5
+
+
+def test_time_budget_stops_training(data, tmp_path):
+    summary = train(tiny_model(), *data, settings(max_seconds=1e-9), tmp_path / "c.pt", tmp_path / "l.jsonl")
+    assert summary["steps"] == 1  # the budget is checked between steps
+
+
+def test_training_job_writes_a_generator_that_reloads(data, tmp_path):
+    audio, mel = data
+    np.savez(tmp_path / "train.npz", audio=audio, mel=mel, ids=np.array([f"c{i}" for i in range(6)]))
+    out = {k: tmp_path / name for k, name in [("g", "gen.pt"), ("s", "summary.json"), ("l", "losses.jsonl")]}
+    torch.manual_seed(0)
+    summary = run_training_job(
+        "diffwave", "S", TINY, settings(max_steps=2), tmp_path / "train.npz", out["g"], out["s"], out["l"], tmp_path / "ck"
+    )
+    assert json.loads(out["s"].read_text())["steps"] == 2 == summary["steps"]
+    assert len(out["l"].read_text().splitlines()) == 2
+    model = load_generator(out["g"])
+    assert model.family == "diffwave" and model.num_parameters() == build_vocoder("diffwave", "S", **TINY).num_parameters()
+    audio_out = model.generate(torch.from_numpy(mel[:1]), seed=0)
+    assert audio_out.shape == (1, 4 * 256) and torch.isfinite(audio_out).all()
+    # A second job with the same settings finds the finished checkpoint and does no more steps.
+    again = run_training_job(
+        "diffwave", "S", TINY, settings(max_steps=2), tmp_path / "train.npz", out["g"], out["s"], out["l"], tmp_path / "ck"
+    )
+    assert again["resumed_from_step"] == 2 and again["steps"] == 2

@@ -1,0 +1,140 @@
+"""The workflow through Snakemake itself: dry-runs, config validation, an end-to-end run, and caching."""
+
+import csv
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+
+
+def clone(dest: Path) -> Path:
+    """The repository's working tree without its outputs and environments, as a user's fresh clone."""
+    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".git", ".venv", "results", "data", "logs", ".snakemake", "benchmarks", "__pycache__", "*.egg-info"))
+    return dest
+
+
+def snakemake(workdir, *args, configfile=TINY, check=True):
+    """Snakemake run from ``workdir`` as a user would, in a clone (profiles/default applies)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--configfile", str(configfile), *args],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry-run, as {rule: count}."""
+    table = output.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def write_config(path, config):
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_paper_config_trains_all_18_configurations(repo):
+    result = snakemake(repo, "-n", configfile=ROOT / "config" / "paper.yaml")
+    counts = job_counts(result.stdout)
+    assert counts["train"] == 18
+    assert counts["cost"] == counts["quality"] == counts["generate"] == 18
+    assert counts["download_ljspeech"] == 1 and counts["extract_ljspeech"] == 1
+
+
+def test_default_config_dry_runs(repo):
+    counts = job_counts(snakemake(repo, "-n", configfile=ROOT / "config.yaml").stdout)
+    assert counts["synthesize_corpus"] == 1 and counts["train"] >= 3
+
+
+@pytest.mark.parametrize(
+    "models, message",
+    [
+        ({"wavenet": {"S": {}}}, "wavenet"),
+        ({"hifigan": {"XL": {}}}, "XL"),
+        ({"hifigan": {"S": {"channels": 4}}}, r"models\.hifigan\.S: unknown hyperparameter\(s\) channels"),
+    ],
+)
+def test_bad_models_are_rejected_with_the_key_named(repo, tmp_path, models, message):
+    config = yaml.safe_load(TINY.read_text()) | {"models": models}
+    result = snakemake(repo, "-n", configfile=write_config(tmp_path / "bad.yaml", config), check=False)
+    assert result.returncode != 0
+    assert re.search(message, result.stdout + result.stderr)
+
+
+def test_a_missing_budget_is_rejected(repo, tmp_path):
+    config = yaml.safe_load(TINY.read_text()) | {"training": {"batch_size": 2}}
+    result = snakemake(repo, "-n", configfile=write_config(tmp_path / "bad.yaml", config), check=False)
+    assert result.returncode != 0 and "max_steps" in result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    return clone(tmp_path_factory.mktemp("dry") / "repo")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = clone(tmp_path_factory.mktemp("run") / "repo")
+    snakemake(workdir, "--cores", "2", "--resources", "gpu=1")
+    return workdir
+
+
+@pytest.mark.slow
+def test_end_to_end_run_produces_summary_and_figures(finished_run):
+    rows = list(csv.DictReader(open(finished_run / "results" / "summary.csv")))
+    config = yaml.safe_load(TINY.read_text())
+    expected = [(family, size) for family, sizes in config["models"].items() for size in sizes]
+    assert [(r["model"], r["size"]) for r in rows] == expected
+    for row in rows:
+        assert float(row["d_stft"]) >= 0 and float(row["gflops_per_audio_second"]) > 0
+        assert row["energy_method"] == "estimated" and row["assumed_watts"] == "10"  # no counters on CI
+        assert int(row["train_steps"]) == 1
+    assert any(r["pareto_d_stft_vs_gflops"] == "True" for r in rows)
+    png = (finished_run / "results" / "figures" / "pareto.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and (finished_run / "results" / "figures" / "pareto.svg").stat().st_size > 0
+    assert (finished_run / "logs" / "train" / "hifigan_S.log").read_text()
+
+
+@pytest.mark.slow
+def test_complete_run_has_nothing_to_do_even_after_touching_every_source(finished_run):
+    sources = [finished_run / "Snakefile", TINY, *finished_run.glob("workflow/**/*"), *finished_run.glob("src/**/*.py")]
+    for path in sources:
+        if path.is_file():
+            path.touch()
+    result = snakemake(finished_run, "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr, result.stdout
+
+
+@pytest.mark.slow
+def test_changing_one_model_size_reruns_only_its_chain_and_the_summary(finished_run, tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["models"]["hifigan"]["M"] = {"upsample_initial_channel": 8}
+    result = snakemake(finished_run, "-n", configfile=write_config(tmp_path / "changed.yaml", config))
+    counts = job_counts(result.stdout)
+    assert counts == {"train": 1, "generate": 1, "quality": 1, "cost": 1, "summary": 1, "pareto_figure": 1, "all": 1}
+    assert "results/models/hifigan_M.pt" in result.stdout
+    assert re.search(r"Params have changed", result.stdout, re.I)
+
+
+@pytest.mark.slow
+def test_a_moved_clone_with_one_edited_model_module_reruns_that_family_only(finished_run, tmp_path):
+    moved = tmp_path / "moved"
+    shutil.copytree(finished_run, moved)
+    module = moved / "src" / "vocoder_energy" / "models" / "diffwave.py"
+    module.write_text(module.read_text() + "\n# an edit\n")
+    result = snakemake(moved, "-n")
+    counts = job_counts(result.stdout)
+    assert counts["train"] == counts["generate"] == counts["cost"] == 1, result.stdout
+    rerun = set(re.findall(r"wildcards: model=(\w+), size=(\w)", result.stdout))
+    assert rerun == {("diffwave", "S")}
