@@ -10,7 +10,6 @@ if not workflow.overwrite_configfiles:
     configfile: "config.yaml"
 
 
-
 include: "workflow/rules/common.smk"
 include: "workflow/rules/corpus.smk"
 include: "workflow/rules/features.smk"
@@ -20,7 +19,7 @@ include: "workflow/rules/analysis.smk"
 
 
 rule all:
+    default_target: True
     input:
         "results/summary.csv",
         expand("results/figures/pareto.{ext}", ext=["svg", "png"]),
-    default_target: True

@@ -81,7 +81,6 @@ def cost_json(*, flops_per_second, joules_per_second, method, domains, assumed_w
             "by_operator": {"aten.convolution": flops_per_second * 1.024},
         },
         "time": {
-            "seconds_per_audio_second": rtf,
             "real_time_factor": rtf,
             "seconds_per_workload": rtf * 100,
             "seconds_per_workload_ci95": 0.01,
@@ -173,7 +172,7 @@ def test_summary_units_and_methods(summary_inputs):
         # One 16,384-sample clip at 16 kHz is 1.024 s of audio.
         assert float(row["gflops_per_16384_samples"]) == pytest.approx(gflops * 16384 / 16000)
         assert row["flops_method"] == "counted"
-        assert float(row["inference_seconds_per_audio_second"]) == pytest.approx(0.05)
+        assert "inference_seconds_per_audio_second" not in row  # one column per quantity
         assert float(row["real_time_factor"]) == pytest.approx(0.05)
         assert float(row["energy_joules_per_audio_second"]) == pytest.approx(joules)
         assert float(row["energy_joules_per_workload"]) == pytest.approx(joules * 100)
@@ -200,7 +199,12 @@ def test_summary_pareto_flags(summary_inputs):
 
 def test_summary_non_16_khz_flops_per_clip(tmp_path):
     document = cost_json(
-        flops_per_second=8e9, joules_per_second=1.0, method="measured", domains=["package-0"], assumed_watts=None, params=1
+        flops_per_second=8e9,
+        joules_per_second=1.0,
+        method="measured",
+        domains=["package-0"],
+        assumed_watts=None,
+        params=1,
     )
     document["flops"]["sample_rate"] = 22050
     paths = []
@@ -259,7 +263,7 @@ def test_summary_reads_what_measure_cost_writes(tmp_path, monkeypatch):
     assert row["energy_method"] == "estimated"
     assert row["assumed_watts"] == 300.0
     assert row["energy_domains"] == "none"
-    assert row["energy_joules_per_audio_second"] == pytest.approx(row["inference_seconds_per_audio_second"] * 300.0)
+    assert row["energy_joules_per_audio_second"] == pytest.approx(row["real_time_factor"] * 300.0)
     assert list(row) == COLUMNS
 
 
@@ -294,18 +298,31 @@ def test_estimated_energy_is_drawn_hollow_and_the_front_circled(summary_inputs, 
     build_summary(jobs, train, quality, cost, out)
     rows = read_summary(out)
     fig, ax = plt.subplots()
+    column = "pareto_d_stft_vs_energy" if cost_key.startswith("energy") else "pareto_d_stft_vs_gflops"
     try:
-        _panel(ax, rows, cost_key, "cost")
+        _panel(ax, rows, cost_key, column, "cost")
         points, front = _row_markers(ax, len(rows))
         hollow = [len(p.get_facecolors()) == 0 or p.get_facecolors()[0][3] == 0 for p in points]
         assert hollow == expect_hollow
         (circles,) = front
         circled = {tuple(xy) for xy in np.asarray(circles.get_offsets())}
-        column = "pareto_d_stft_vs_energy" if cost_key.startswith("energy") else "pareto_d_stft_vs_gflops"
         expected = {(float(r[cost_key]), float(r["d_stft"])) for r in rows if r[column] == "True"}
-        assert {(round(x, 9), round(y, 9)) for x, y in circled} == {
-            (round(x, 9), round(y, 9)) for x, y in expected
-        }
-        assert ax.get_xscale() == "log"
+        assert {(round(x, 9), round(y, 9)) for x, y in circled} == {(round(x, 9), round(y, 9)) for x, y in expected}
+        assert ax.get_xscale() == ax.get_yscale() == "log"
+    finally:
+        plt.close(fig)
+
+
+def test_rows_without_a_finite_quality_are_named_not_plotted(summary_inputs):
+    jobs, train, quality, cost, out = summary_inputs
+    build_summary(jobs, train, quality, cost, out)
+    rows = read_summary(out)
+    rows[0]["d_stft"] = "nan"  # a diverged model's NaN audio
+    fig, ax = plt.subplots()
+    try:
+        _panel(ax, rows, "gflops_per_audio_second", "pareto_d_stft_vs_gflops", "cost")
+        points, _ = _row_markers(ax, len(rows) - 1)
+        assert len(points) == len(rows) - 1
+        assert f"{rows[0]['model']} {rows[0]['size']}" in ax.get_title()
     finally:
         plt.close(fig)

@@ -44,7 +44,9 @@ def test_mel_batch_dims_are_preserved_and_items_are_independent():
     assert mel.shape == (2, 3, 80, 16)
     for i in range(2):
         for j in range(3):
-            torch.testing.assert_close(mel[i, j], mel_spectrogram(audio[i, j], SR, hop_length=256), rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(
+                mel[i, j], mel_spectrogram(audio[i, j], SR, hop_length=256), rtol=1e-4, atol=1e-5
+            )
     # A single-item batch keeps its leading dimension.
     assert mel_spectrogram(audio[:1, 0], SR).shape == (1, 80, 16)
 

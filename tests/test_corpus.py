@@ -18,7 +18,14 @@ import requests
 import soundfile as sf
 
 from vocoder_energy import corpus
-from vocoder_energy.corpus import CorpusError, check_layout, download, extract_corpus, make_synthetic_corpus, read_metadata
+from vocoder_energy.corpus import (
+    CorpusError,
+    check_layout,
+    download,
+    extract_corpus,
+    make_synthetic_corpus,
+    read_metadata,
+)
 
 SR = 22050
 IDS = ["LJ001-0001", "LJ001-0002", "LJ002-0001"]

@@ -25,7 +25,9 @@ SETTINGS = FeatureSettings()
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    return make_synthetic_corpus(tmp_path_factory.mktemp("corpus") / "syn", clips=CLIPS, seed=0, min_seconds=0.5, max_seconds=1.5)
+    return make_synthetic_corpus(
+        tmp_path_factory.mktemp("corpus") / "syn", clips=CLIPS, seed=0, min_seconds=0.5, max_seconds=1.5
+    )
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +142,9 @@ def test_dataset_normalisation_uses_training_bounds_only(corpus, tmp_path):
     assert stats == json.loads((out / "manifest.json").read_text())["normalisation_stats"]
     assert stats["min"] == pytest.approx(float(raw_train.min()), abs=1e-6)
     assert stats["max"] == pytest.approx(float(raw_train.max()), rel=1e-5)
-    np.testing.assert_allclose(test_mel, (raw_test - stats["min"]) / (stats["max"] - stats["min"]), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        test_mel, (raw_test - stats["min"]) / (stats["max"] - stats["min"]), rtol=1e-4, atol=1e-5
+    )
     # Dataset bounds, not per-spectrogram ones: individual training mels need not reach 0 and 1.
     assert (train_mel.max(axis=(1, 2)) < 0.999).any()
 

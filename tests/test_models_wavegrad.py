@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import pytest
 import torch
@@ -16,7 +16,7 @@ TABLE2_L = 33_910_000
 OUR_L = 33_922_497
 
 
-@lru_cache(maxsize=None)
+@cache
 def _model(size: str) -> WaveGrad:
     """One model per size, shared by the tests (4 sampling steps; the count does not depend on it)."""
     torch.manual_seed(0)

@@ -93,16 +93,59 @@ def test_training_job_writes_a_generator_that_reloads(data, tmp_path):
     out = {k: tmp_path / name for k, name in [("g", "gen.pt"), ("s", "summary.json"), ("l", "losses.jsonl")]}
     torch.manual_seed(0)
     summary = run_training_job(
-        "diffwave", "S", TINY, settings(max_steps=2), tmp_path / "train.npz", out["g"], out["s"], out["l"], tmp_path / "ck"
+        "diffwave",
+        "S",
+        TINY,
+        settings(max_steps=2),
+        tmp_path / "train.npz",
+        out["g"],
+        out["s"],
+        out["l"],
+        tmp_path / "ck",
     )
     assert json.loads(out["s"].read_text())["steps"] == 2 == summary["steps"]
     assert len(out["l"].read_text().splitlines()) == 2
     model = load_generator(out["g"])
-    assert model.family == "diffwave" and model.num_parameters() == build_vocoder("diffwave", "S", **TINY).num_parameters()
+    assert (
+        model.family == "diffwave" and model.num_parameters() == build_vocoder("diffwave", "S", **TINY).num_parameters()
+    )
     audio_out = model.generate(torch.from_numpy(mel[:1]), seed=0)
     assert audio_out.shape == (1, 4 * 256) and torch.isfinite(audio_out).all()
     # A second job with the same settings finds the finished checkpoint and does no more steps.
     again = run_training_job(
-        "diffwave", "S", TINY, settings(max_steps=2), tmp_path / "train.npz", out["g"], out["s"], out["l"], tmp_path / "ck"
+        "diffwave",
+        "S",
+        TINY,
+        settings(max_steps=2),
+        tmp_path / "train.npz",
+        out["g"],
+        out["s"],
+        out["l"],
+        tmp_path / "ck",
     )
     assert again["resumed_from_step"] == 2 and again["steps"] == 2
+
+
+def test_the_seed_fixes_the_initial_weights_of_a_job(data, tmp_path):
+    audio, mel = data
+    np.savez(tmp_path / "train.npz", audio=audio, mel=mel, ids=np.array([f"c{i}" for i in range(6)]))
+    generators = []
+    for run in ("a", "b"):
+        torch.manual_seed(hash(run) % 1000)  # whatever the process did before must not matter
+        out = tmp_path / run
+        out.mkdir()
+        run_training_job(
+            "diffwave", "S", TINY, settings(max_steps=1), tmp_path / "train.npz",
+            out / "g.pt", out / "s.json", out / "l.jsonl", out / "ck",
+        )  # fmt: skip
+        generators.append(torch.load(out / "g.pt", weights_only=False)["generator"])
+    assert all(torch.equal(generators[0][k], generators[1][k]) for k in generators[0])
+
+
+def test_steps_logged_after_the_last_checkpoint_are_dropped_on_resume(data, tmp_path):
+    checkpoint, log = tmp_path / "ckpt.pt", tmp_path / "log.jsonl"
+    train(tiny_model(), *data, settings(max_steps=2), checkpoint, log)
+    with open(log, "a") as handle:  # a hard kill after step 3 was logged but before it was saved
+        handle.write(json.dumps({"step": 3, "seconds": 9.0, "loss": 1.0}) + "\n")
+    train(tiny_model(), *data, settings(max_steps=4), checkpoint, log)
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2, 3, 4]

@@ -16,7 +16,13 @@ TINY = ROOT / "tests" / "data" / "tiny.yaml"
 
 def clone(dest: Path) -> Path:
     """The repository's working tree without its outputs and environments, as a user's fresh clone."""
-    shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(".git", ".venv", "results", "data", "logs", ".snakemake", "benchmarks", "__pycache__", "*.egg-info"))
+    shutil.copytree(
+        ROOT,
+        dest,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "results", "data", "logs", ".snakemake", "__pycache__", "*.egg-info"
+        ),
+    )
     return dest
 
 
@@ -58,15 +64,19 @@ def test_default_config_dry_runs(repo):
 
 
 @pytest.mark.parametrize(
-    "models, message",
+    "changes, message",
     [
-        ({"wavenet": {"S": {}}}, "wavenet"),
-        ({"hifigan": {"XL": {}}}, "XL"),
-        ({"hifigan": {"S": {"channels": 4}}}, r"models\.hifigan\.S: unknown hyperparameter\(s\) channels"),
+        ({"models": {"wavenet": {"S": {}}}}, "wavenet"),
+        ({"models": {"hifigan": {"XL": {}}}}, "XL"),
+        ({"models": {"hifigan": {"S": {"channels": 4}}}}, r"models\.hifigan\.S: unknown hyperparameter\(s\) channels"),
+        (
+            {"inference": {"hifigan": {"upsample_rates": [8, 8, 4]}}},
+            r"inference\.hifigan: upsample_rates cannot change",
+        ),
     ],
 )
-def test_bad_models_are_rejected_with_the_key_named(repo, tmp_path, models, message):
-    config = yaml.safe_load(TINY.read_text()) | {"models": models}
+def test_bad_models_are_rejected_with_the_key_named(repo, tmp_path, changes, message):
+    config = yaml.safe_load(TINY.read_text()) | changes
     result = snakemake(repo, "-n", configfile=write_config(tmp_path / "bad.yaml", config), check=False)
     assert result.returncode != 0
     assert re.search(message, result.stdout + result.stderr)

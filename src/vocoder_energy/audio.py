@@ -44,12 +44,35 @@ def fit_length(audio: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-@lru_cache(maxsize=16)
-def _mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> torch.Tensor:
+@lru_cache(maxsize=32)
+def _mel_basis(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None, device: str, dtype: torch.dtype
+) -> torch.Tensor:
+    """Slaney mel filters, cached per device and dtype (training calls this every step)."""
     import librosa
 
     basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
-    return torch.from_numpy(basis)
+    return torch.from_numpy(basis).to(device=device, dtype=dtype)
+
+
+def spectrogram(
+    audio: torch.Tensor, n_fft: int, hop_length: int, win_length: int | None = None, power: float = 2.0
+) -> torch.Tensor:
+    """|STFT|^power of (batch, samples) audio: Hann window, centred with reflect padding, not normalised."""
+    win_length = win_length or n_fft
+    window = torch.hann_window(win_length, device=audio.device, dtype=audio.dtype)
+    spec = torch.stft(
+        audio,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        window=window,
+        center=True,
+        pad_mode="reflect",
+        normalized=False,
+        return_complex=True,
+    )
+    return spec.abs() if power == 1.0 else (spec.real.square() + spec.imag.square()) ** (power / 2)
 
 
 def mel_spectrogram(
@@ -63,27 +86,14 @@ def mel_spectrogram(
     fmax: float | None = None,
     power: float = 2.0,
 ) -> torch.Tensor:
-    """Mel spectrogram (power 2 by default, 1 for magnitude) of (..., samples) audio -> (..., n_mels, samples // hop_length).
+    """Mel spectrogram of (..., samples) audio -> (..., n_mels, samples // hop_length).
 
-    Hann window, centred STFT with reflect padding, Slaney mel filters; the trailing frame
-    of the centred STFT is dropped so that frames * hop_length equals the clip length.
+    Power 2 by default, 1 for a magnitude mel; ``spectrogram``'s STFT and Slaney mel filters. The
+    trailing frame of the centred STFT is dropped so that frames * hop_length equals the clip length.
     """
     shape = audio.shape
-    flat = audio.reshape(-1, shape[-1])
-    win_length = win_length or n_fft
-    window = torch.hann_window(win_length, device=audio.device, dtype=audio.dtype)
-    spec = torch.stft(
-        flat,
-        n_fft=n_fft,
-        hop_length=hop_length,
-        win_length=win_length,
-        window=window,
-        center=True,
-        pad_mode="reflect",
-        return_complex=True,
-    )
-    magnitude = spec.abs() if power == 1.0 else (spec.real.square() + spec.imag.square()) ** (power / 2)
-    basis = _mel_basis(sample_rate, n_fft, n_mels, float(fmin), fmax).to(audio.device, audio.dtype)
+    magnitude = spectrogram(audio.reshape(-1, shape[-1]), n_fft, hop_length, win_length, power)
+    basis = _mel_basis(sample_rate, n_fft, n_mels, float(fmin), fmax, str(audio.device), audio.dtype)
     mel = torch.matmul(basis, magnitude)[..., : shape[-1] // hop_length]
     return mel.reshape(*shape[:-1], n_mels, mel.shape[-1])
 

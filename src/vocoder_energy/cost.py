@@ -66,7 +66,6 @@ def measure_cost(model: Vocoder, probe: ProbeSettings, device: torch.device) -> 
             "by_operator": flops["by_operator"],
         },
         "time": {
-            "seconds_per_audio_second": measured["seconds_per_workload"] / audio_seconds,
             "real_time_factor": measured["seconds_per_workload"] / audio_seconds,
             "seconds_per_workload": measured["seconds_per_workload"],
             "seconds_per_workload_ci95": measured["seconds_per_workload_ci95"],

@@ -5,14 +5,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .audio import spectrogram
+
 
 def log_power_spectrogram(audio: torch.Tensor, n_fft: int = 1024, hop_length: int = 256) -> torch.Tensor:
-    """ln(1 + |STFT|^2): Hann window, win = n_fft, centred with reflect padding, not normalised."""
-    window = torch.hann_window(n_fft, dtype=audio.dtype, device=audio.device)
-    spec = torch.stft(
-        audio, n_fft, hop_length, n_fft, window, center=True, pad_mode="reflect", normalized=False, return_complex=True
-    )
-    return torch.log1p(spec.real.square() + spec.imag.square())
+    """ln(1 + |STFT|^2) with the package's one STFT definition (Hann, win = n_fft, centred, reflect)."""
+    return torch.log1p(spectrogram(audio, n_fft, hop_length))
 
 
 def d_stft(reference, generated, n_fft: int = 1024, hop_length: int = 256) -> float:
@@ -31,8 +29,12 @@ def d_stft(reference, generated, n_fft: int = 1024, hop_length: int = 256) -> fl
 
 
 def evaluate_quality(reference: np.ndarray, generated: np.ndarray) -> dict:
-    """Every quality metric of this stage, each with its method and unit."""
+    """Every quality metric of this stage, each with its method and unit.
+
+    Non-finite generated samples (a diverged model) make D_STFT NaN and are counted, not hidden.
+    """
     return {
+        "non_finite_samples": int(np.size(generated) - np.isfinite(generated).sum()),
         "d_stft": {
             "value": d_stft(reference, generated),
             "unit": "ln-power distance",

@@ -21,7 +21,6 @@ COLUMNS = [
     "gmacs_per_audio_second",
     "gflops_per_16384_samples",
     "flops_method",
-    "inference_seconds_per_audio_second",
     "real_time_factor",
     "energy_joules_per_audio_second",
     "energy_joules_per_workload",
@@ -49,7 +48,6 @@ def summary_row(model: str, size: str, train: dict, quality: dict, cost: dict) -
         # Table 2's unit: one 16,384-sample clip (what the paper calls "per second").
         "gflops_per_16384_samples": flops["per_audio_second"] * 16384 / flops["sample_rate"] / 1e9,
         "flops_method": "counted",
-        "inference_seconds_per_audio_second": timing["seconds_per_audio_second"],
         "real_time_factor": timing["real_time_factor"],
         "energy_joules_per_audio_second": energy["joules_per_audio_second"],
         "energy_joules_per_workload": energy["joules_per_workload"],
@@ -60,7 +58,9 @@ def summary_row(model: str, size: str, train: dict, quality: dict, cost: dict) -
     }
 
 
-def build_summary(jobs: list[tuple[str, str]], train: list, quality: list, cost: list, out_csv: str | Path) -> list[dict]:
+def build_summary(
+    jobs: list[tuple[str, str]], train: list, quality: list, cost: list, out_csv: str | Path
+) -> list[dict]:
     """Rows for ``jobs`` ((model, size) pairs) from the paths of their per-stage JSONs; writes the CSV."""
     rows = [
         summary_row(model, size, *(json.loads(Path(p).read_text()) for p in paths))
@@ -68,7 +68,10 @@ def build_summary(jobs: list[tuple[str, str]], train: list, quality: list, cost:
         for (model, size), paths in zip(jobs, zip(train, quality, cost, strict=True), strict=True)
     ]
     d_stft = [r["d_stft"] for r in rows]
-    for column, cost_column in (("pareto_d_stft_vs_gflops", "gflops_per_audio_second"), ("pareto_d_stft_vs_energy", "energy_joules_per_audio_second")):
+    for column, cost_column in (
+        ("pareto_d_stft_vs_gflops", "gflops_per_audio_second"),
+        ("pareto_d_stft_vs_energy", "energy_joules_per_audio_second"),
+    ):
         for row, on_front in zip(rows, pareto_mask(d_stft, [r[cost_column] for r in rows])):
             row[column] = bool(on_front)
     with open(out_csv, "w", newline="") as handle:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import signal
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,9 +21,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from . import audio as _audio
 from .corpus import file_sha256
 from .features import load_split
-from .models import Vocoder, build_vocoder
+from .models import Vocoder, base, build_vocoder
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class TrainingSettings:
     def __post_init__(self):
         if self.max_steps is None and self.max_seconds is None:
             raise ValueError("training: set max_steps and/or max_seconds (a budget is required)")
+
+
+# Settings that do not change what is trained: excluded from a run's fingerprint.
+OPERATIONAL_SETTINGS = ("max_steps", "max_seconds", "checkpoint_every_seconds")
 
 
 class Interrupted(RuntimeError):
@@ -84,12 +90,17 @@ def train(
     model.setup_training()
     step, elapsed, resumed_from = 0, 0.0, None
     if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        # On the CPU first: RNG states must stay CPU tensors; weights and optimizer states are
+        # copied to the model's device by load_state_dict.
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
         for optimizer, optimizer_state in zip(model.optimizers, state["optimizers"]):
             optimizer.load_state_dict(optimizer_state)
         step, elapsed, resumed_from = state["step"], state["elapsed_seconds"], state["step"]
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        _truncate_loss_log(loss_log, step)  # steps logged after the checkpoint will be redone
     else:
         torch.manual_seed(settings.seed)
         loss_log.unlink(missing_ok=True)
@@ -102,12 +113,15 @@ def train(
                 "step": step,
                 "elapsed_seconds": elapsed,
                 "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             },
             checkpoint,
         )
 
     stop_signal: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, _frame: stop_signal.append(signum)) for s in (signal.SIGTERM, signal.SIGINT)}
+    previous = {
+        s: signal.signal(s, lambda signum, _frame: stop_signal.append(signum)) for s in (signal.SIGTERM, signal.SIGINT)
+    }
     audio_t, mel_t = torch.from_numpy(audio), torch.from_numpy(mel)
     losses: dict[str, float] = {}
     bar = tqdm(
@@ -163,6 +177,14 @@ def _budget_spent(settings: TrainingSettings, step: int, elapsed: float) -> bool
     )
 
 
+def _truncate_loss_log(loss_log: Path, step: int) -> None:
+    """Keep the records up to ``step``: a hard kill can leave steps newer than the last checkpoint."""
+    if loss_log.exists():
+        lines = [line for line in loss_log.read_text().splitlines() if line.strip()]
+        kept = [line for line in lines if json.loads(line)["step"] <= step]
+        loss_log.write_text("".join(line + "\n" for line in kept))
+
+
 def _last_losses(loss_log: Path) -> dict[str, float]:
     """Losses of the last logged step (when a resumed run had nothing left to do)."""
     if not loss_log.exists():
@@ -178,13 +200,19 @@ def _last_losses(loss_log: Path) -> dict[str, float]:
 def save_generator(model: Vocoder, size: str, hyperparameters: dict, path: str | Path) -> None:
     """The trained generator (training form) plus what is needed to rebuild it."""
     state = {k: v.detach().cpu() for k, v in model.generator.state_dict().items()}
-    save_atomic({"family": model.family, "size": size, "hyperparameters": hyperparameters, "generator": state}, Path(path))
+    save_atomic(
+        {"family": model.family, "size": size, "hyperparameters": hyperparameters, "generator": state}, Path(path)
+    )
 
 
-def load_generator(path: str | Path, device: torch.device | str = "cpu") -> Vocoder:
-    """Rebuild a vocoder from ``save_generator``'s file, ready for ``generate``."""
+def load_generator(path: str | Path, device: torch.device | str = "cpu", **inference_options: Any) -> Vocoder:
+    """Rebuild a vocoder from ``save_generator``'s file, ready for ``generate``.
+
+    ``inference_options`` override hyperparameters that only change how audio is generated
+    (sampling steps, WaveFlow's reverse pass, sigma), not the trained weights.
+    """
     saved = torch.load(path, map_location="cpu", weights_only=False)
-    model = build_vocoder(saved["family"], saved["size"], **saved["hyperparameters"])
+    model = build_vocoder(saved["family"], saved["size"], **{**saved["hyperparameters"], **inference_options})
     model.generator.load_state_dict(saved["generator"])
     model.to(device)
     model.prepare_inference()
@@ -204,9 +232,15 @@ def run_training_job(
 ) -> dict[str, Any]:
     """One ``{family}_{size}`` job of the workflow: train, then write the generator, summary and loss log."""
     audio, mel, _ = load_split(train_features)
+    torch.manual_seed(settings.seed)  # the initial weights are part of the run
     model = build_vocoder(family, size, **hyperparameters)
-    budgetless = {k: v for k, v in asdict(settings).items() if k not in ("max_steps", "max_seconds")}
-    key = fingerprint(family, size, hyperparameters, budgetless, file_sha256(train_features))
+    # Everything that defines the run except its budget and checkpoint interval: a larger budget
+    # continues the same run, while new data, settings or training code start a new one.
+    science = {k: v for k, v in asdict(settings).items() if k not in OPERATIONAL_SETTINGS}
+    code = [
+        file_sha256(sys.modules[m].__file__) for m in (type(model).__module__, base.__name__, __name__, _audio.__name__)
+    ]
+    key = fingerprint(family, size, hyperparameters, science, file_sha256(train_features), code)
     run_dir = Path(checkpoint_root) / f"{family}_{size}-{key}"
     summary = train(model, audio, mel, settings, run_dir / "checkpoint.pt", run_dir / "losses.jsonl")
     summary.update(size=size, hyperparameters=hyperparameters, checkpoint=str(run_dir / "checkpoint.pt"))
@@ -214,4 +248,3 @@ def run_training_job(
     Path(losses_out).write_text((run_dir / "losses.jsonl").read_text())
     Path(summary_out).write_text(json.dumps(summary, indent=2))
     return summary
-

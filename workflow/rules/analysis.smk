@@ -10,12 +10,12 @@ rule summary:
             caption="../report/summary.rst",
             category="Summary",
         ),
-    params:
-        jobs=JOBS,
     log:
         "logs/summary.log",
     conda:
         "../../envs/vocoder-energy.yaml"
+    params:
+        jobs=JOBS,
     script:
         "../scripts/summary.py"
 

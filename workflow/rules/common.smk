@@ -3,8 +3,7 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-from vocoder_energy.models import check_hyperparameters
-
+from vocoder_energy.models import check_hyperparameters, check_inference_options
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -14,6 +13,8 @@ FAMILIES = list(config["models"])
 JOBS = [(family, size) for family, sizes in config["models"].items() for size in sizes]
 for family, size in JOBS:
     check_hyperparameters(family, size, config["models"][family][size] or {})
+for family, options in config["inference"].items():
+    check_inference_options(family, options)
 
 
 wildcard_constraints:
@@ -32,18 +33,35 @@ def canonical(value):
     return value
 
 
-def section(name):
+def section(name, leave_out=()):
     """A config section as job params (key order does not matter)."""
-    return canonical(config[name])
+    return canonical({k: v for k, v in config[name].items() if k not in leave_out})
+
+
+def training_params():
+    """Training settings that define the run; the checkpoint interval is operational, so changing
+    it neither reruns nor restarts training (the script reads it from the config)."""
+    return section("training", leave_out=("checkpoint_every_seconds",))
+
+
+def overrides(wildcards):
+    """The config's hyperparameter overrides for one model size ({} = the paper's preset)."""
+    return config["models"][wildcards.model][wildcards.size] or {}
 
 
 def hyperparameters(wildcards):
-    """The config's overrides for one model size ({} = the paper's preset)."""
-    return canonical(config["models"][wildcards.model][wildcards.size] or {})
+    """Constructor arguments of one model size: the features' audio settings, then its overrides."""
+    audio = {key: config["features"][key] for key in ("n_mels", "sample_rate")}
+    return canonical(audio | {"hop_length": model_hop(wildcards)} | overrides(wildcards))
+
+
+def inference_options(wildcards):
+    """Generation-only options of the job's family (reruns generate/quality/cost, not training)."""
+    return canonical(config["inference"].get(wildcards.model, {}))
 
 
 def model_hop(wildcards):
-    return hyperparameters(wildcards).get("hop_length", config["features"]["hop_length"])
+    return overrides(wildcards).get("hop_length", config["features"]["hop_length"])
 
 
 def corpus_metadata():

@@ -4,12 +4,12 @@ rule synthesize_corpus:
     output:
         # A file, not directory(): Snakemake compares small inputs by checksum only for file outputs.
         "data/corpus/synthetic/metadata.csv",
-    params:
-        settings=canonical(config["corpus"]["synthetic"]),
     log:
         "logs/corpus/synthetic.log",
     conda:
         "../../envs/vocoder-energy.yaml"
+    params:
+        settings=canonical(config["corpus"]["synthetic"]),
     script:
         "../scripts/synthesize_corpus.py"
 
@@ -19,14 +19,14 @@ rule download_ljspeech:
         code=code("download.py", "corpus"),
     output:
         "data/downloads/LJSpeech-1.1.tar.bz2",
-    params:
-        url=config["corpus"]["ljspeech"]["url"],
-        size_bytes=config["corpus"]["ljspeech"]["size_bytes"],
-        sha256=config["corpus"]["ljspeech"]["sha256"],
     log:
         "logs/corpus/download_ljspeech.log",
     conda:
         "../../envs/vocoder-energy.yaml"
+    params:
+        url=config["corpus"]["ljspeech"]["url"],
+        size_bytes=config["corpus"]["ljspeech"]["size_bytes"],
+        sha256=config["corpus"]["ljspeech"]["sha256"],
     script:
         "../scripts/download.py"
 
@@ -37,11 +37,11 @@ rule extract_ljspeech:
         code=code("extract_corpus.py", "corpus"),
     output:
         "data/corpus/ljspeech/metadata.csv",
-    params:
-        clips=config["corpus"]["ljspeech"]["clips"],
     log:
         "logs/corpus/extract_ljspeech.log",
     conda:
         "../../envs/vocoder-energy.yaml"
+    params:
+        clips=config["corpus"]["ljspeech"]["clips"],
     script:
         "../scripts/extract_corpus.py"

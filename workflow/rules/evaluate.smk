@@ -2,18 +2,19 @@ rule generate:
     input:
         generator="results/models/{model}_{size}.pt",
         test=features("test"),
-        code=model_code("generate.py", "synthesis", "training"),
+        code=model_code("generate.py", "synthesis", "training", "features"),
     output:
         "results/generated/{model}_{size}.npz",
-    params:
-        clips=config["evaluation"]["test_clips"],
-    threads: 2
-    resources:
-        gpu=1,
     log:
         "logs/generate/{model}_{size}.log",
     conda:
         "../../envs/vocoder-energy.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        clips=config["evaluation"]["test_clips"],
+        inference=inference_options,
     script:
         "../scripts/generate.py"
 
@@ -38,15 +39,16 @@ rule cost:
         code=model_code("cost.py", "cost", "energy", "flops", "training"),
     output:
         "results/cost/{model}_{size}.json",
-    params:
-        probe=section("measurement"),
-    threads: 2
-    resources:
-        # Energy counters are device-wide: a GPU slot keeps two probes from measuring at once.
-        gpu=1,
     log:
         "logs/cost/{model}_{size}.log",
     conda:
         "../../envs/vocoder-energy.yaml"
+    threads: 2
+    resources:
+        # Energy counters are device-wide: a GPU slot keeps two probes from measuring at once.
+        gpu=1,
+    params:
+        probe=section("measurement"),
+        inference=inference_options,
     script:
         "../scripts/cost.py"

@@ -6,13 +6,14 @@ rule features:
         train="data/features/hop{hop}/train.npz",
         test="data/features/hop{hop}/test.npz",
         manifest="data/features/hop{hop}/manifest.json",
-    params:
-        settings=lambda wildcards: section("features") | {"hop_length": int(wildcards.hop)},
     log:
         "logs/features/hop{hop}.log",
     benchmark:
-        "benchmarks/features/hop{hop}.tsv"
+        "results/benchmarks/features/hop{hop}.tsv"
     conda:
         "../../envs/vocoder-energy.yaml"
+    params:
+        settings=lambda wildcards: section("features")
+        | {"hop_length": int(wildcards.hop)},
     script:
         "../scripts/features.py"

@@ -9,6 +9,8 @@ from vocoder_energy.training import load_generator, pick_device
 with job_log(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
     device = pick_device()
-    result = measure_cost(load_generator(snakemake.input.generator, device), ProbeSettings(**snakemake.params.probe), device)
+    model = load_generator(snakemake.input.generator, device, **snakemake.params.inference)
+    result = measure_cost(model, ProbeSettings(**snakemake.params.probe), device)
+    result["inference_options"] = snakemake.params.inference
     with open(snakemake.output[0], "w") as out:
         json.dump(result, out, indent=2)

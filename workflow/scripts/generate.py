@@ -7,5 +7,5 @@ from vocoder_energy.training import load_generator, pick_device
 with job_log(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
     device = pick_device()
-    model = load_generator(snakemake.input.generator, device)
+    model = load_generator(snakemake.input.generator, device, **snakemake.params.inference)
     generate_test_audio(model, snakemake.input.test, snakemake.output[0], snakemake.params.clips, device=device)

@@ -9,7 +9,10 @@ with job_log(snakemake.log[0]):
         snakemake.wildcards.model,
         snakemake.wildcards.size,
         snakemake.params.hyperparameters,
-        TrainingSettings(**snakemake.params.training),
+        TrainingSettings(
+            **snakemake.params.training,
+            checkpoint_every_seconds=snakemake.config["training"]["checkpoint_every_seconds"],
+        ),
         train_features=snakemake.input.features,
         generator_out=snakemake.output.generator,
         summary_out=snakemake.output.summary,

@@ -57,4 +57,22 @@ def check_hyperparameters(family: str, size: str, overrides: dict[str, Any]) -> 
     return cls
 
 
-__all__ = ["PAPER_FAMILIES", "REGISTRY", "SIZES", "Vocoder", "build_vocoder", "check_hyperparameters", "vocoder_class"]
+def check_inference_options(family: str, options: dict[str, Any]) -> None:
+    """Options that change only how audio is generated, never the trained weights."""
+    cls = vocoder_class(family)
+    unknown = sorted(set(options) - set(cls.inference_options))
+    if unknown:
+        allowed = ", ".join(cls.inference_options) or "none"
+        raise ValueError(f"inference.{family}: {', '.join(unknown)} cannot change at inference; allowed: {allowed}")
+
+
+__all__ = [
+    "PAPER_FAMILIES",
+    "REGISTRY",
+    "SIZES",
+    "Vocoder",
+    "build_vocoder",
+    "check_hyperparameters",
+    "check_inference_options",
+    "vocoder_class",
+]

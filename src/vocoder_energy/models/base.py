@@ -28,6 +28,9 @@ class Vocoder(nn.Module):
 
     family: ClassVar[str]
     presets: ClassVar[dict[str, dict[str, Any]]]
+    # Constructor arguments that change only generation (sampling steps, sigma...), so trained
+    # weights can be loaded with other values: the config's ``inference:`` section.
+    inference_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, n_mels: int = 80, hop_length: int = 256, sample_rate: int = 16000):
         super().__init__()

@@ -178,6 +178,7 @@ class DiffWaveNet(nn.Module):
 
 class DiffWave(Vocoder):
     family = "diffwave"
+    inference_options = ("inference_noise_schedule", "fast_sampling")
     presets = {
         "S": dict(residual_channels=32),
         "M": dict(residual_channels=64),

@@ -31,8 +31,7 @@ class ResBlock1(nn.Module):
             for d in dilations
         )
         self.convs2 = nn.ModuleList(
-            weight_norm(nn.Conv1d(channels, channels, kernel_size, padding=_padding(kernel_size)))
-            for _ in dilations
+            weight_norm(nn.Conv1d(channels, channels, kernel_size, padding=_padding(kernel_size))) for _ in dilations
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -155,7 +154,9 @@ class Discriminators(nn.Module):
     def __init__(self, periods: tuple[int, ...] = (2, 3, 5, 7, 11)):
         super().__init__()
         self.mpd = nn.ModuleList(PeriodDiscriminator(p) for p in periods)
-        self.msd = nn.ModuleList([ScaleDiscriminator(use_spectral_norm=True), ScaleDiscriminator(), ScaleDiscriminator()])
+        self.msd = nn.ModuleList(
+            [ScaleDiscriminator(use_spectral_norm=True), ScaleDiscriminator(), ScaleDiscriminator()]
+        )
         self.pools = nn.ModuleList([nn.Identity(), nn.AvgPool1d(4, 2, padding=2), nn.AvgPool1d(4, 2, padding=2)])
 
     def forward(self, audio: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:

@@ -232,6 +232,7 @@ class Generator(nn.Module):
 
 class WaveFlow(Vocoder):
     family = "waveflow"
+    inference_options = ("reverse", "sigma")
     presets = {
         "S": dict(residual_channels=64, height=8),
         "M": dict(residual_channels=96, height=16),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import parametrize
 
 from .base import Vocoder, count_without_weight_norm, weight_norm
 
@@ -214,6 +213,7 @@ class Generator(nn.Module):
 
 class WaveGlow(Vocoder):
     family = "waveglow"
+    inference_options = ("sigma",)
     presets = {
         "S": dict(n_channels=64),
         "M": dict(n_channels=128),

@@ -179,9 +179,7 @@ class WaveGradNetwork(nn.Module):
             for c_in, c_out, ratio in zip(down_channels[1:-1], down_channels[2:], down_ratios)
         )
         film_widths = list(reversed(ublock_channels[1:]))  # UBlock outputs, last block first
-        self.films = nn.ModuleList(
-            FiLM(d, u, slope, noise_scale) for d, u in zip(down_channels[1:], film_widths)
-        )
+        self.films = nn.ModuleList(FiLM(d, u, slope, noise_scale) for d, u in zip(down_channels[1:], film_widths))
 
     def forward(self, noisy_audio: torch.Tensor, mel: torch.Tensor, noise_level: torch.Tensor) -> torch.Tensor:
         """(B, samples), (B, n_mels, frames), (B,) -> predicted noise (B, samples)."""
@@ -219,6 +217,7 @@ def default_upsample_ratios(hop_length: int, n_stages: int, blocks_per_stage: in
 
 class WaveGrad(Vocoder):
     family = "wavegrad"
+    inference_options = ("inference_steps", "inference_noise_schedule")
     presets = {
         "S": dict(  # the authors' small.yaml
             up_channels=[80, 256, 256, 256, 128, 64, 64, 1],
@@ -332,7 +331,10 @@ class WaveGrad(Vocoder):
             if n > 1:
                 sigma = math.sqrt(beta * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar))
                 y = y + sigma * torch.randn_like(y)
-        return y.clamp(-1.0, 1.0)
+            # Clamped at every step, as lmnt-com's WaveGrad and DiffWave samplers do: an undertrained
+            # network otherwise drives the iterate to inf (and NaN) over 50 steps.
+            y = y.clamp(-1.0, 1.0)
+        return y
 
     # ------------------------------------------------------------------ training
     def setup_training(self) -> None:

@@ -1,0 +1,33 @@
+# Two entry points for a fresh clone: `make demo` (the embedded default) and `make test`.
+# Each creates .venv and installs the project on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: demo test lint format dry-run clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=1
+
+test: $(BIN)/.installed
+	$(BIN)/python -m pytest -q
+
+dry-run: $(BIN)/.installed
+	$(BIN)/snakemake -n
+
+lint: $(BIN)/.installed
+	$(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check .
+
+format: $(BIN)/.installed
+	$(BIN)/snakefmt .
+
+clean:
+	rm -rf results logs .snakemake

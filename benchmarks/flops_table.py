@@ -1,0 +1,48 @@
+"""Our FLOP counts for the 18 configurations next to Table 2 of the paper.
+
+Counts one ``generate()`` on a 64-frame mel (16,384 samples at hop 256, the paper's "per second"),
+on the meta device: shapes only, no arithmetic, so the whole table takes seconds.
+
+    python benchmarks/flops_table.py            # hop 256 everywhere (the paper's text)
+    python benchmarks/flops_table.py --paper    # as Table 2 counted: WaveFlow naive reverse, WaveGrad hop 512
+"""
+
+import argparse
+
+import torch
+
+from vocoder_energy.flops import count_generate_flops
+from vocoder_energy.models import PAPER_FAMILIES, SIZES, build_vocoder
+
+TABLE_2_GFLOPS = {
+    "melgan": (1.39, 7.02, 33.98),
+    "hifigan": (2.56, 3.22, 40.57),
+    "wavegrad": (890.44, 3498.64, 8522.08),
+    "diffwave": (79.43, 255.78, 899.61),
+    "waveflow": (852.85, 3419.39, 6063.60),
+    "waveglow": (45.84, 116.21, 333.04),
+}
+PAPER_COUNTING = {"waveflow": {"reverse": "naive"}, "wavegrad": {"hop_length": 512}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--paper", action="store_true", help="count as Table 2 did")
+    args = parser.parse_args()
+    print("| model | size | ours (GFLOPs) | Table 2 | ours / Table 2 |")
+    print("|---|---|---|---|---|")
+    for family in PAPER_FAMILIES:
+        for index, size in enumerate(SIZES):
+            options = PAPER_COUNTING.get(family, {}) if args.paper else {}
+            model = build_vocoder(family, size, **options).to("meta")
+            frames = 64 * 256 // model.hop_length
+            if args.paper and family == "wavegrad":
+                frames = 64  # the authors fed 64 frames at hop 512
+            mel = torch.zeros(1, model.n_mels, frames, device="meta")
+            gflops = count_generate_flops(model, mel)["flops"] / 1e9
+            paper = TABLE_2_GFLOPS[family][index]
+            print(f"| {family} | {size} | {gflops:,.2f} | {paper:,.2f} | {gflops / paper:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
