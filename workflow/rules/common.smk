@@ -52,7 +52,9 @@ def overrides(wildcards):
 def hyperparameters(wildcards):
     """Constructor arguments of one model size: the features' audio settings, then its overrides."""
     audio = {key: config["features"][key] for key in ("n_mels", "sample_rate")}
-    return canonical(audio | {"hop_length": model_hop(wildcards)} | overrides(wildcards))
+    return canonical(
+        audio | {"hop_length": model_hop(wildcards)} | overrides(wildcards)
+    )
 
 
 def inference_options(wildcards):
