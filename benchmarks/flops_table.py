@@ -12,7 +12,7 @@ import argparse
 import torch
 
 from vocoder_energy.flops import count_generate_flops
-from vocoder_energy.models import PAPER_FAMILIES, SIZES, build_vocoder
+from vocoder_energy.models import REGISTRY, SIZES, build_vocoder
 
 TABLE_2_GFLOPS = {
     "melgan": (1.39, 7.02, 33.98),
@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     print("| model | size | ours (GFLOPs) | Table 2 | ours / Table 2 |")
     print("|---|---|---|---|---|")
-    for family in PAPER_FAMILIES:
+    for family in REGISTRY:
         for index, size in enumerate(SIZES):
             options = PAPER_COUNTING.get(family, {}) if args.paper else {}
             model = build_vocoder(family, size, **options).to("meta")

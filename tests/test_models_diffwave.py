@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from vocoder_energy.models import build_vocoder
-from vocoder_energy.models.diffwave import FAST_INFERENCE_SCHEDULE, align_steps, linear_schedule
+from vocoder_energy.models.blocks import linear_betas
+from vocoder_energy.models.diffwave import FAST_INFERENCE_SCHEDULE, align_steps
 
 EXPECTED_PARAMETERS = {"S": 1_227_651, "M": 2_619_971, "L": 6_885_315}
 TINY = dict(residual_channels=8, residual_layers=4)
@@ -84,7 +85,7 @@ def test_custom_inference_schedule_sets_the_number_of_steps():
 
 
 def test_step_alignment():
-    train = linear_schedule(1e-4, 0.05, 50)
+    train = linear_betas(1e-4, 0.05, 50)
     assert train[0] == pytest.approx(1e-4) and train[-1] == pytest.approx(0.05)
     # The training schedule aligned to itself gives the integer steps.
     assert align_steps(train, train) == pytest.approx(list(range(50)))

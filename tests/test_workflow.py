@@ -148,3 +148,11 @@ def test_a_moved_clone_with_one_edited_model_module_reruns_that_family_only(fini
     assert counts["train"] == counts["generate"] == counts["cost"] == 1, result.stdout
     rerun = set(re.findall(r"wildcards: model=(\w+), size=(\w)", result.stdout))
     assert rerun == {("diffwave", "S")}
+
+
+def test_the_schema_knows_exactly_the_registered_families():
+    from vocoder_energy.models import REGISTRY
+
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    for section in ("models", "inference"):
+        assert set(schema["properties"][section]["propertyNames"]["enum"]) == set(REGISTRY), section

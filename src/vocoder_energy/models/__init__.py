@@ -24,9 +24,6 @@ REGISTRY: dict[str, str] = {
     "diffwave": "vocoder_energy.models.diffwave:DiffWave",
 }
 
-# Families of the paper (used by the config schema); every one must be in REGISTRY to be trained.
-PAPER_FAMILIES = ("melgan", "hifigan", "waveglow", "waveflow", "wavegrad", "diffwave")
-
 
 def vocoder_class(family: str) -> type[Vocoder]:
     try:

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Vocoder
+from .blocks import MelUpsampler2d, check_upsampling, cumulative_alphas, linear_betas
 
-UPSAMPLER_LRELU_SLOPE = 0.4
 FAST_INFERENCE_SCHEDULE = [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]
 
 
@@ -29,29 +29,14 @@ def _conv1d(*args, **kwargs) -> nn.Conv1d:
     return layer
 
 
-def _cumprod(values: list[float]) -> list[float]:
-    out, acc = [], 1.0
-    for v in values:
-        acc *= v
-        out.append(acc)
-    return out
-
-
-def linear_schedule(start: float, end: float, steps: int) -> list[float]:
-    """``steps`` betas evenly spaced from ``start`` to ``end`` (numpy's linspace)."""
-    if steps == 1:
-        return [float(start)]
-    return [start + (end - start) * i / (steps - 1) for i in range(steps)]
-
-
 def align_steps(training_betas: list[float], inference_betas: list[float]) -> list[float]:
     """Fractional training step matching each inference step's alpha-bar (the DiffWave fast sampler).
 
     For every inference step s, find the training interval [t, t+1] whose alpha-bar brackets the
     inference alpha-bar and interpolate linearly in sqrt(alpha-bar).
     """
-    train_cum = _cumprod([1.0 - b for b in training_betas])
-    infer_cum = _cumprod([1.0 - b for b in inference_betas])
+    train_cum = cumulative_alphas(training_betas)
+    infer_cum = cumulative_alphas(inference_betas)
     steps = []
     for s, target in enumerate(infer_cum):
         for t in range(len(train_cum) - 1):
@@ -98,26 +83,6 @@ class DiffusionEmbedding(nn.Module):
         return F.silu(self.projection2(x))
 
 
-class MelUpsampler(nn.Module):
-    """Transposed 2-D convolutions over (mel band, time), each stretching time by its stride.
-
-    Stride s uses kernel [3, 2s] and padding [1, s/2], so each layer maps T frames to exactly s*T;
-    the default strides [16, 16] are the official DiffWave upsampler (hop 256).
-    """
-
-    def __init__(self, strides: list[int]):
-        super().__init__()
-        self.convs = nn.ModuleList(
-            nn.ConvTranspose2d(1, 1, [3, 2 * s], stride=[1, s], padding=[1, s // 2]) for s in strides
-        )
-
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = mel.unsqueeze(1)
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), UPSAMPLER_LRELU_SLOPE)
-        return x.squeeze(1)
-
-
 class ResidualLayer(nn.Module):
     def __init__(self, n_mels: int, channels: int, dilation: int, embedding_hidden: int):
         super().__init__()
@@ -154,7 +119,7 @@ class DiffWaveNet(nn.Module):
         super().__init__()
         self.input_projection = _conv1d(1, residual_channels, 1)
         self.diffusion_embedding = DiffusionEmbedding(max_steps, embedding_dim, embedding_hidden)
-        self.upsampler = MelUpsampler(upsample_strides)
+        self.upsampler = MelUpsampler2d(upsample_strides)
         self.layers = nn.ModuleList(
             ResidualLayer(n_mels, residual_channels, 2 ** (i % dilation_cycle_length), embedding_hidden)
             for i in range(residual_layers)
@@ -206,16 +171,10 @@ class DiffWave(Vocoder):
     ):
         super().__init__(n_mels=n_mels, hop_length=hop_length, sample_rate=sample_rate)
         strides = [16, 16] if upsample_strides is None else [int(s) for s in upsample_strides]
-        if any(s < 2 or s % 2 for s in strides):
-            raise ValueError(f"diffwave: upsample_strides must be even integers >= 2, got {strides}")
-        if math.prod(strides) != hop_length:
-            raise ValueError(
-                f"diffwave: upsample_strides {strides} multiply to {math.prod(strides)}, hop_length is "
-                f"{hop_length}; pass upsample_strides whose product is the hop (default [16, 16] for 256)"
-            )
+        check_upsampling(self.family, "upsample_strides", strides, hop_length)
         if training_steps < 2:
             raise ValueError(f"diffwave: training_steps must be at least 2, got {training_steps}")
-        self.training_betas = linear_schedule(float(beta_start), float(beta_end), int(training_steps))
+        self.training_betas = linear_betas(float(beta_start), float(beta_end), int(training_steps))
         self.fast_sampling = bool(fast_sampling)
         if inference_noise_schedule is None:
             inference_noise_schedule = FAST_INFERENCE_SCHEDULE
@@ -250,7 +209,7 @@ class DiffWave(Vocoder):
     def infer(self, mel: torch.Tensor) -> torch.Tensor:
         betas = self.sampling_betas()
         steps = self._sampling_steps()
-        alpha_cum = _cumprod([1.0 - b for b in betas])
+        alpha_cum = cumulative_alphas(betas)
         batch = mel.shape[0]
         audio = torch.randn(batch, mel.shape[-1] * self.hop_length, device=mel.device, dtype=mel.dtype)
         for n in range(len(betas) - 1, -1, -1):
@@ -272,9 +231,9 @@ class DiffWave(Vocoder):
         self, audio: torch.Tensor, mel: torch.Tensor, noise: torch.Tensor, step: torch.Tensor
     ) -> torch.Tensor:
         """L1 between ``noise`` and its prediction from audio diffused to integer ``step`` (B,)."""
-        alpha_cum = torch.tensor(
-            _cumprod([1.0 - b for b in self.training_betas]), device=audio.device, dtype=audio.dtype
-        )[step].unsqueeze(1)
+        alpha_cum = torch.tensor(cumulative_alphas(self.training_betas), device=audio.device, dtype=audio.dtype)[
+            step
+        ].unsqueeze(1)
         noisy = alpha_cum.sqrt() * audio + (1.0 - alpha_cum).sqrt() * noise
         return F.l1_loss(self.generator(noisy, mel, step), noise)
 

@@ -13,6 +13,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from ..audio import mel_spectrogram
 from .base import Vocoder, weight_norm
+from .blocks import check_upsampling
 
 LRELU_SLOPE = 0.1
 
@@ -221,11 +222,7 @@ class HiFiGAN(Vocoder):
         loss_n_fft: int = 1024,
     ):
         super().__init__(n_mels=n_mels, hop_length=hop_length, sample_rate=sample_rate)
-        total_rate = 1
-        for rate in upsample_rates:
-            total_rate *= rate
-        if total_rate != hop_length:
-            raise ValueError(f"hifigan: upsample_rates multiply to {total_rate}, hop_length is {hop_length}")
+        check_upsampling(self.family, "upsample_rates", upsample_rates, hop_length)
         self.generator = Generator(
             n_mels,
             upsample_initial_channel,

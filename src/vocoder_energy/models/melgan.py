@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Vocoder, weight_norm
+from .blocks import check_upsampling
 
 LRELU_SLOPE = 0.2
 
@@ -143,11 +144,7 @@ class MelGAN(Vocoder):
     ):
         super().__init__(n_mels=n_mels, hop_length=hop_length, sample_rate=sample_rate)
         ratios = [int(r) for r in ratios]
-        total_rate = 1
-        for rate in ratios:
-            total_rate *= rate
-        if total_rate != hop_length:
-            raise ValueError(f"melgan: ratios {ratios} multiply to {total_rate}, hop_length is {hop_length}")
+        check_upsampling(self.family, "ratios", ratios, hop_length)
         self.ratios = ratios
         self.generator = Generator(n_mels, ngf, n_residual_layers, ratios)
         self.disc_ndf = disc_ndf

@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .base import Vocoder, weight_norm
+from .blocks import MelUpsampler2d, check_upsampling
 
 REVERSE_MODES = ("cached", "naive")
 
@@ -52,21 +53,6 @@ def squeeze_condition(cond: torch.Tensor, height: int) -> torch.Tensor:
     """(B, C, T) -> (B, C, height, T / height), laid out like ``squeeze_audio``."""
     batch, channels, length = cond.shape
     return cond.reshape(batch, channels, length // height, height).transpose(2, 3)
-
-
-class MelUpsampler(nn.Module):
-    """Weight-normed ConvTranspose2d over (mel band, frame) per scale s: kernel (3, 2s), stride (1, s)."""
-
-    def __init__(self, scales: list[int], slope: float = 0.4):
-        super().__init__()
-        layers: list[nn.Module] = []
-        for s in scales:
-            layers.append(weight_norm(nn.ConvTranspose2d(1, 1, (3, 2 * s), stride=(1, s), padding=(1, s // 2))))
-            layers.append(nn.LeakyReLU(slope))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        return self.net(mel.unsqueeze(1)).squeeze(1)
 
 
 class ResidualLayer(nn.Module):
@@ -188,7 +174,7 @@ class Generator(nn.Module):
     ):
         super().__init__()
         self.height = height
-        self.upsampler = MelUpsampler(upsample_scales)
+        self.upsampler = MelUpsampler2d(upsample_scales, weight_normed=True)
         self.flows = nn.ModuleList(
             Flow(residual_channels, n_mels, n_layers, kernel_size, height_dilation_cycle) for _ in range(n_flows)
         )
@@ -258,11 +244,7 @@ class WaveFlow(Vocoder):
     ):
         super().__init__(n_mels=n_mels, hop_length=hop_length, sample_rate=sample_rate)
         upsample_scales = [int(s) for s in upsample_scales]
-        if math.prod(upsample_scales) != hop_length:
-            total = math.prod(upsample_scales)
-            raise ValueError(f"waveflow: upsample_scales multiply to {total}, hop_length is {hop_length}")
-        if any(s % 2 for s in upsample_scales):
-            raise ValueError(f"waveflow: upsample_scales must be even, got {upsample_scales}")
+        check_upsampling(self.family, "upsample_scales", upsample_scales, hop_length)
         if hop_length % height:
             raise ValueError(f"waveflow: hop_length {hop_length} is not a multiple of height {height}")
         if kernel_size % 2 == 0:

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Vocoder
+from .blocks import check_upsampling, cumulative_alphas, linear_betas
 
 
 def _conv(in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1) -> nn.Conv1d:
@@ -288,11 +289,7 @@ class WaveGrad(Vocoder):
         upsample_ratios = [int(r) for r in upsample_ratios]
         if len(upsample_ratios) != n_ublocks or min(upsample_ratios) < 1:
             raise ValueError(f"wavegrad: upsample_ratios needs {n_ublocks} positive entries, got {upsample_ratios}")
-        if math.prod(upsample_ratios) != hop_length:
-            raise ValueError(
-                f"wavegrad: upsample_ratios {upsample_ratios} multiply to {math.prod(upsample_ratios)}, "
-                f"hop_length is {hop_length}"
-            )
+        check_upsampling(self.family, "upsample_ratios", upsample_ratios, hop_length)
         self.upsample_ratios = upsample_ratios
         self.generator = WaveGradNetwork(
             up_channels,
@@ -304,9 +301,9 @@ class WaveGrad(Vocoder):
             noise_level_scale,
         )
         if train_noise_schedule is None:
-            train_noise_schedule = _linear_betas(beta_start, beta_end, train_steps)
+            train_noise_schedule = linear_betas(beta_start, beta_end, train_steps)
         if inference_noise_schedule is None:
-            inference_noise_schedule = _linear_betas(beta_start, beta_end, inference_steps)
+            inference_noise_schedule = linear_betas(beta_start, beta_end, inference_steps)
         for name, betas in (("train", train_noise_schedule), ("inference", inference_noise_schedule)):
             if len(betas) < 1 or not all(0.0 < float(b) < 1.0 for b in betas):
                 raise ValueError(f"wavegrad: the {name} noise schedule needs betas in (0, 1), got {betas}")
@@ -320,7 +317,7 @@ class WaveGrad(Vocoder):
     def infer(self, mel: torch.Tensor) -> torch.Tensor:
         """Ancestral sampling (WaveGrad Algorithm 2) over the inference schedule, from Gaussian noise."""
         betas = self.inference_betas
-        alpha_bars = _cumulative_alphas(betas)  # alpha_bar_0 = 1, ..., alpha_bar_N
+        alpha_bars = [1.0, *cumulative_alphas(betas)]  # alpha_bar_0 = 1, ..., alpha_bar_N
         batch, _, frames = mel.shape
         y = torch.randn(batch, frames * self.hop_length, device=mel.device, dtype=mel.dtype)
         for n in range(len(betas), 0, -1):
@@ -350,7 +347,7 @@ class WaveGrad(Vocoder):
         batch, samples = audio.shape
         if samples != mel.shape[-1] * self.hop_length:
             raise ValueError(f"wavegrad: {samples} audio samples for {mel.shape[-1]} frames at hop {self.hop_length}")
-        levels = torch.tensor(_cumulative_alphas(self.train_betas), dtype=torch.float64).sqrt()
+        levels = torch.tensor([1.0, *cumulative_alphas(self.train_betas)], dtype=torch.float64).sqrt()
         step = torch.randint(1, len(self.train_betas) + 1, (batch,))
         u = torch.rand(batch, dtype=torch.float64)
         noise_level = levels[step - 1] + u * (levels[step] - levels[step - 1])
@@ -367,15 +364,3 @@ class WaveGrad(Vocoder):
         grad_norm = nn.utils.clip_grad_norm_(self.generator.parameters(), self.grad_clip_norm)
         optimizer.step()
         return {"loss": loss.item(), "grad_norm": float(grad_norm)}
-
-
-def _linear_betas(start: float, end: float, steps: int) -> list[float]:
-    return torch.linspace(start, end, steps, dtype=torch.float64).tolist()
-
-
-def _cumulative_alphas(betas: list[float]) -> list[float]:
-    """[1, alpha_bar_1, ..., alpha_bar_N] for alpha_bar_n = prod_(i<=n) (1 - beta_i), in double precision."""
-    products = [1.0]
-    for beta in betas:
-        products.append(products[-1] * (1.0 - beta))
-    return products
