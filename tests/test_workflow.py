@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -135,6 +136,24 @@ def test_changing_one_model_size_reruns_only_its_chain_and_the_summary(finished_
     assert counts == {"train": 1, "generate": 1, "quality": 1, "cost": 1, "summary": 1, "pareto_figure": 1, "all": 1}
     assert "results/models/hifigan_M.pt" in result.stdout
     assert re.search(r"Params have changed", result.stdout, re.I)
+
+
+@pytest.mark.slow
+def test_changing_an_inference_option_reruns_generation_and_cost_not_training(finished_run, tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["inference"] = {"waveflow": {"reverse": "cached"}}
+    result = snakemake(finished_run, "-n", configfile=write_config(tmp_path / "changed.yaml", config))
+    counts = job_counts(result.stdout)
+    assert counts == {"generate": 1, "quality": 1, "cost": 1, "summary": 1, "pareto_figure": 1, "all": 1}
+    assert set(re.findall(r"wildcards: model=(\w+), size=(\w)", result.stdout)) == {("waveflow", "S")}
+
+
+@pytest.mark.slow
+def test_wavegrad_at_the_authors_hop_uses_its_own_features(finished_run):
+    with np.load(finished_run / "data" / "features" / "hop512" / "train.npz") as data:
+        assert data["mel"].shape[-1] == 16384 // 512 and data["audio"].shape[-1] == 16384
+    with np.load(finished_run / "results" / "generated" / "wavegrad_S.npz") as data:
+        assert data["generated"].shape == data["reference"].shape == (1, 16384)
 
 
 @pytest.mark.slow
