@@ -87,58 +87,42 @@ def test_time_budget_stops_training(data, tmp_path):
     assert summary["steps"] == 1  # the budget is checked between steps
 
 
-def test_training_job_writes_a_generator_that_reloads(data, tmp_path):
+def training_job(tmp_path, data, out_dir, max_steps):
+    """run_training_job on ``data`` saved as a features file, writing into ``out_dir``."""
     audio, mel = data
-    np.savez(tmp_path / "train.npz", audio=audio, mel=mel, ids=np.array([f"c{i}" for i in range(6)]))
-    out = {k: tmp_path / name for k, name in [("g", "gen.pt"), ("s", "summary.json"), ("l", "losses.jsonl")]}
-    torch.manual_seed(0)
+    features = tmp_path / "train.npz"
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    if not features.exists():
+        np.savez(features, audio=audio, mel=mel, ids=np.array([f"c{i}" for i in range(len(audio))]))
+    out_dir.mkdir(parents=True, exist_ok=True)
     summary = run_training_job(
-        "diffwave",
-        "S",
-        TINY,
-        settings(max_steps=2),
-        tmp_path / "train.npz",
-        out["g"],
-        out["s"],
-        out["l"],
-        tmp_path / "ck",
-    )
-    assert json.loads(out["s"].read_text())["steps"] == 2 == summary["steps"]
-    assert len(out["l"].read_text().splitlines()) == 2
-    model = load_generator(out["g"])
-    assert (
-        model.family == "diffwave" and model.num_parameters() == build_vocoder("diffwave", "S", **TINY).num_parameters()
-    )
-    audio_out = model.generate(torch.from_numpy(mel[:1]), seed=0)
+        "diffwave", "S", TINY, settings(max_steps=max_steps), features,
+        out_dir / "gen.pt", out_dir / "summary.json", out_dir / "losses.jsonl", tmp_path / "ck",
+    )  # fmt: skip
+    return summary
+
+
+def test_training_job_writes_a_generator_that_reloads(data, tmp_path):
+    out = tmp_path / "out"
+    summary = training_job(tmp_path, data, out, max_steps=2)
+    assert json.loads((out / "summary.json").read_text())["steps"] == 2 == summary["steps"]
+    assert len((out / "losses.jsonl").read_text().splitlines()) == 2
+    model = load_generator(out / "gen.pt")
+    assert model.family == "diffwave"
+    assert model.num_parameters() == build_vocoder("diffwave", "S", **TINY).num_parameters()
+    audio_out = model.generate(torch.from_numpy(data[1][:1]), seed=0)
     assert audio_out.shape == (1, 4 * 256) and torch.isfinite(audio_out).all()
     # A second job with the same settings finds the finished checkpoint and does no more steps.
-    again = run_training_job(
-        "diffwave",
-        "S",
-        TINY,
-        settings(max_steps=2),
-        tmp_path / "train.npz",
-        out["g"],
-        out["s"],
-        out["l"],
-        tmp_path / "ck",
-    )
+    again = training_job(tmp_path, data, out, max_steps=2)
     assert again["resumed_from_step"] == 2 and again["steps"] == 2
 
 
 def test_the_seed_fixes_the_initial_weights_of_a_job(data, tmp_path):
-    audio, mel = data
-    np.savez(tmp_path / "train.npz", audio=audio, mel=mel, ids=np.array([f"c{i}" for i in range(6)]))
     generators = []
     for run in ("a", "b"):
         torch.manual_seed(hash(run) % 1000)  # whatever the process did before must not matter
-        out = tmp_path / run
-        out.mkdir()
-        run_training_job(
-            "diffwave", "S", TINY, settings(max_steps=1), tmp_path / "train.npz",
-            out / "g.pt", out / "s.json", out / "l.jsonl", out / "ck",
-        )  # fmt: skip
-        generators.append(torch.load(out / "g.pt", weights_only=False)["generator"])
+        training_job(tmp_path / run, data, tmp_path / run / "out", max_steps=1)
+        generators.append(torch.load(tmp_path / run / "out" / "gen.pt", weights_only=False)["generator"])
     assert all(torch.equal(generators[0][k], generators[1][k]) for k in generators[0])
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 
 class NvmlMeter:
@@ -107,7 +108,7 @@ def measure_workload(
         workload()
     sync()
     joules, seconds, repeats = [], [], []
-    for _ in range(windows):
+    for _ in tqdm(range(windows), desc=f"measure ({meter.method if meter else 'estimated'})", unit=" windows"):
         sync()
         energy0, time0, count = meter.read() if meter else 0.0, time.perf_counter(), 0
         while True:

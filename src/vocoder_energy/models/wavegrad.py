@@ -102,6 +102,12 @@ class FiLM(nn.Module):
         return self.scale_conv(h), self.shift_conv(h)
 
 
+def _dilated_stack(in_channels: int, out_channels: int, dilations: list[int]) -> nn.ModuleList:
+    """k3 convolutions with the given dilations; the first maps in_channels to out_channels."""
+    widths = [in_channels] + [out_channels] * len(dilations)
+    return nn.ModuleList(_conv(c_in, out_channels, 3, d) for c_in, d in zip(widths, dilations))
+
+
 class UBlock(nn.Module):
     """Upsampling block: an upsampled 1x1 residual plus two modulated residual branches of dilated k3 convolutions."""
 
@@ -110,10 +116,7 @@ class UBlock(nn.Module):
         self.ratio = ratio
         self.slope = slope
         self.residual = _conv(in_channels, out_channels, 1)
-        self.convs = nn.ModuleList(
-            [_conv(in_channels, out_channels, 3, dilations[0])]
-            + [_conv(out_channels, out_channels, 3, d) for d in dilations[1:]]
-        )
+        self.convs = _dilated_stack(in_channels, out_channels, dilations)
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         length = x.shape[-1] * self.ratio
@@ -136,10 +139,7 @@ class DBlock(nn.Module):
         self.ratio = ratio
         self.slope = slope
         self.residual = _conv(in_channels, out_channels, 1)
-        self.convs = nn.ModuleList(
-            [_conv(in_channels, out_channels, 3, dilations[0])]
-            + [_conv(out_channels, out_channels, 3, d) for d in dilations[1:]]
-        )
+        self.convs = _dilated_stack(in_channels, out_channels, dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         length = x.shape[-1] // self.ratio
