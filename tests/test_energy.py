@@ -125,6 +125,7 @@ class FakeNvml:
         self.module = types.ModuleType("pynvml")
         self.module.nvmlInit = self.init
         self.module.nvmlDeviceGetHandleByIndex = lambda index: ("handle", index)
+        self.module.nvmlDeviceGetHandleByUUID = lambda uuid: ("handle", {"GPU-b": 1}[uuid])
         self.module.nvmlDeviceGetTotalEnergyConsumption = self.energy
 
     def init(self) -> None:
@@ -162,6 +163,12 @@ def test_find_meter_cuda_uses_nvml_for_the_device_index(fake_nvml):
     assert meter.domains == ["nvidia_gpu_1"]
     assert meter.read() == pytest.approx(123.456)
     assert find_meter(torch.device("cuda")).domains == ["nvidia_gpu_0"]  # no index: device 0
+
+
+def test_nvml_meter_finds_the_gpu_by_uuid_when_cuda_names_it(fake_nvml, monkeypatch):
+    # Under CUDA_VISIBLE_DEVICES=1, CUDA's device 0 is NVML's device 1.
+    monkeypatch.setattr(energy, "cuda_uuid", lambda index: {0: "GPU-b"}[index])
+    assert NvmlMeter(0).read() == pytest.approx(123.456)
 
 
 def test_find_meter_cuda_returns_none_without_an_energy_counter(monkeypatch):

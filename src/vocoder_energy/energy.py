@@ -25,12 +25,21 @@ class NvmlMeter:
 
         pynvml.nvmlInit()
         self._nvml = pynvml
-        self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        # CUDA's index is not NVML's under CUDA_VISIBLE_DEVICES (Slurm sets it): match by UUID.
+        uuid = cuda_uuid(index)
+        self._handle = pynvml.nvmlDeviceGetHandleByUUID(uuid) if uuid else pynvml.nvmlDeviceGetHandleByIndex(index)
         self.domains = [f"nvidia_gpu_{index}"]
         self.read()  # raises on GPUs without an energy counter
 
     def read(self) -> float:
         return self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle) / 1000.0
+
+
+def cuda_uuid(index: int) -> str | None:
+    """NVML's name ("GPU-<uuid>") of CUDA device ``index``, or None without CUDA."""
+    if not torch.cuda.is_available():
+        return None
+    return f"GPU-{torch.cuda.get_device_properties(index).uuid}"
 
 
 class RaplMeter:
