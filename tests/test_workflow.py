@@ -1,6 +1,7 @@
 """The workflow through Snakemake itself: dry-runs, config validation, an end-to-end run, and caching."""
 
 import csv
+import json
 import re
 import shutil
 import subprocess
@@ -175,3 +176,53 @@ def test_the_schema_knows_exactly_the_registered_families():
     schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
     for section in ("models", "inference"):
         assert set(schema["properties"][section]["propertyNames"]["enum"]) == set(REGISTRY), section
+
+
+@pytest.fixture
+def served_ljspeech(tmp_path):
+    """A tiny LJSpeech-layout archive served over HTTP on 127.0.0.1, with its size and SHA-256."""
+    import functools
+    import http.server
+    import tarfile
+    import threading
+
+    from vocoder_energy.corpus import file_sha256, make_synthetic_corpus
+
+    make_synthetic_corpus(tmp_path / "LJSpeech-1.1", clips=5, seed=1, min_seconds=0.5, max_seconds=1.0)
+    archive = tmp_path / "site" / "LJSpeech-1.1.tar.bz2"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:bz2") as tar:
+        tar.add(tmp_path / "LJSpeech-1.1", arcname="LJSpeech-1.1")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(archive.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield {
+        "url": f"http://127.0.0.1:{server.server_address[1]}/{archive.name}",
+        "size_bytes": archive.stat().st_size,
+        "sha256": file_sha256(archive),
+        "clips": 5,
+    }
+    server.shutdown()
+
+
+@pytest.mark.slow
+def test_ljspeech_source_downloads_verifies_and_extracts_through_the_rules(tmp_path, served_ljspeech):
+    repo = clone(tmp_path / "repo")
+    config = yaml.safe_load(TINY.read_text()) | {"corpus": {"source": "ljspeech", "ljspeech": served_ljspeech}}
+    configfile = write_config(tmp_path / "lj.yaml", config)
+    snakemake(repo, "--cores", "1", "data/features/hop256/manifest.json", configfile=configfile)
+    manifest = json.loads((repo / "data" / "features" / "hop256" / "manifest.json").read_text())
+    assert manifest["clips"] == {"train": 4, "test": 1, "skipped": 0}
+    assert len(list((repo / "data" / "corpus" / "ljspeech" / "wavs").glob("*.wav"))) == 5
+    assert (
+        "Nothing to be done"
+        in snakemake(repo, "-n", "data/features/hop256/manifest.json", configfile=configfile).stdout
+    )
+
+    bad = config | {"corpus": {"source": "ljspeech", "ljspeech": served_ljspeech | {"sha256": "0" * 64}}}
+    shutil.rmtree(repo / "data")
+    result = snakemake(repo, "--cores", "1", "data/features/hop256/manifest.json", check=False,
+                       configfile=write_config(tmp_path / "bad.yaml", bad))  # fmt: skip
+    assert result.returncode != 0 and "does not match the expected" in result.stdout + result.stderr
+    assert not (repo / "data" / "downloads" / "LJSpeech-1.1.tar.bz2").exists()
+    assert not (repo / "data" / "corpus" / "ljspeech").exists()
