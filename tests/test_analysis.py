@@ -23,6 +23,16 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # ------------------------------------------------------------------------------------ pareto_mask
+def write_stage_documents(tmp_path, train: dict, d_stft: float, cost: dict) -> list:
+    """One job's train, quality and cost JSON files, as the workflow's rules write them."""
+    documents = {"train": train, "quality": {"d_stft": {"value": d_stft, "method": "measured"}}, "cost": cost}
+    paths = []
+    for stage, content in documents.items():
+        paths.append(tmp_path / f"{stage}.json")
+        paths[-1].write_text(json.dumps(content))
+    return paths
+
+
 def test_known_front_minimising_both():
     #            A     B     C     D     E     F
     quality = [0.10, 0.20, 0.30, 0.25, 0.30, 0.15]
@@ -207,14 +217,7 @@ def test_summary_non_16_khz_flops_per_clip(tmp_path):
         params=1,
     )
     document["flops"]["sample_rate"] = 22050
-    paths = []
-    for stage, content in (
-        ("train", {"steps": 1, "train_seconds": 1.0}),
-        ("quality", {"d_stft": {"value": 0.1, "method": "measured"}}),
-        ("cost", document),
-    ):
-        paths.append(tmp_path / f"{stage}.json")
-        paths[-1].write_text(json.dumps(content))
+    paths = write_stage_documents(tmp_path, {"steps": 1, "train_seconds": 1.0}, 0.1, document)
     (row,) = build_summary([("melgan", "S")], *([str(p)] for p in paths), tmp_path / "s.csv")
     assert row["gflops_per_16384_samples"] == pytest.approx(8.0 * 16384 / 22050)
     assert row["energy_domains"] == "package-0"
@@ -248,14 +251,7 @@ def test_summary_reads_what_measure_cost_writes(tmp_path, monkeypatch):
     monkeypatch.setattr(cost_module, "find_meter", lambda device: None)
     probe = ProbeSettings(clips=2, seconds=0.064, flops_frames=4, windows=2, min_window_seconds=0.0, warmup=1)
     result = measure_cost(TinyVocoder(), probe, torch.device("cpu"))
-    paths = []
-    for stage, content in (
-        ("train", {"steps": 3, "train_seconds": 0.5}),
-        ("quality", {"d_stft": {"value": 0.2, "method": "measured"}}),
-        ("cost", result),
-    ):
-        paths.append(tmp_path / f"{stage}.json")
-        paths[-1].write_text(json.dumps(content))
+    paths = write_stage_documents(tmp_path, {"steps": 3, "train_seconds": 0.5}, 0.2, result)
     (row,) = build_summary([("tiny", "S")], *([str(p)] for p in paths), tmp_path / "s.csv")
     clip_flops = 2 * 4 * 1 * 8 * 4  # C_in x C_out x K x L_in MACs, x 2
     assert row["gflops_per_16384_samples"] == pytest.approx(clip_flops / (4 * 8) * 16384 / 1e9)

@@ -108,8 +108,8 @@ def _dilated_stack(in_channels: int, out_channels: int, dilations: list[int]) ->
     return nn.ModuleList(_conv(c_in, out_channels, 3, d) for c_in, d in zip(widths, dilations))
 
 
-class UBlock(nn.Module):
-    """Upsampling block: an upsampled 1x1 residual plus two modulated residual branches of dilated k3 convolutions."""
+class _ResampledBlock(nn.Module):
+    """A 1x1 residual and a stack of dilated k3 convolutions around a change of length by ``ratio``."""
 
     def __init__(self, in_channels: int, out_channels: int, ratio: int, dilations: list[int], slope: float):
         super().__init__()
@@ -117,6 +117,10 @@ class UBlock(nn.Module):
         self.slope = slope
         self.residual = _conv(in_channels, out_channels, 1)
         self.convs = _dilated_stack(in_channels, out_channels, dilations)
+
+
+class UBlock(_ResampledBlock):
+    """Upsampling block: an upsampled 1x1 residual plus two modulated residual branches of dilated k3 convolutions."""
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         length = x.shape[-1] * self.ratio
@@ -131,15 +135,8 @@ class UBlock(nn.Module):
         return x + h
 
 
-class DBlock(nn.Module):
+class DBlock(_ResampledBlock):
     """Downsampling block: three dilated k3 convolutions on the downsampled input plus a downsampled 1x1 residual."""
-
-    def __init__(self, in_channels: int, out_channels: int, ratio: int, dilations: list[int], slope: float):
-        super().__init__()
-        self.ratio = ratio
-        self.slope = slope
-        self.residual = _conv(in_channels, out_channels, 1)
-        self.convs = _dilated_stack(in_channels, out_channels, dilations)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         length = x.shape[-1] // self.ratio
