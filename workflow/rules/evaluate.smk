@@ -48,7 +48,8 @@ rule cost:
         # Energy counters are device-wide: a GPU slot keeps two probes from measuring at once.
         gpu=1,
     params:
-        probe=section("measurement"),
+        # Carbon intensity converts results later; it does not change the measurement.
+        probe=section("measurement", leave_out=("carbon_intensity_kg_per_kwh",)),
         inference=inference_options,
     script:
         "../scripts/cost.py"
