@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test lint format dry-run clean
+.PHONY: demo test system-packages lint format dry-run clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,11 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1
 
-test: $(BIN)/.installed
+# Debian packages some tests drive for real (tests/system/packages.txt); a no-op when present.
+system-packages:
+	@tests/system/install.sh
+
+test: $(BIN)/.installed system-packages
 	$(BIN)/python -m pytest -q
 
 dry-run: $(BIN)/.installed
