@@ -15,7 +15,7 @@ import soxr
 import torch
 
 from vocoder_energy.audio import BadAudioError
-from vocoder_energy.corpus import make_synthetic_corpus, read_metadata
+from vocoder_energy.corpus import CorpusError, make_synthetic_corpus, read_metadata
 from vocoder_energy.features import FeatureSettings, load_split, prepare_features
 
 CLIPS = 10
@@ -191,7 +191,7 @@ def test_bad_files_are_skipped_and_listed(corpus, tmp_path):
     for clip_id, word in zip(bad, ("unreadable", "empty", "non-finite")):
         entry = reasons[clip_id]
         assert entry["file"] == str(root / "wavs" / f"{clip_id}.wav")
-        assert f"{clip_id}.wav" in entry["reason"] and word in entry["reason"]
+        assert word in entry["reason"] and entry["line"] == 3 + bad.index(clip_id)
     _, _, train_ids = load_split(tmp_path / "features" / "train.npz")
     _, _, test_ids = load_split(tmp_path / "features" / "test.npz")
     assert train_ids + test_ids == good
@@ -223,5 +223,5 @@ def test_a_single_clip_cannot_make_both_splits(corpus, tmp_path):
     root = _copy_corpus(corpus, tmp_path / "corpus")
     first = (root / "metadata.csv").read_text().splitlines()[0]
     (root / "metadata.csv").write_text(first + "\n")
-    with pytest.raises(ValueError, match="training and a test split"):
+    with pytest.raises(CorpusError, match="training and a test split"):
         prepare_features(root, tmp_path / "features", SETTINGS)

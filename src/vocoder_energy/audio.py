@@ -10,22 +10,30 @@ import soundfile as sf
 import soxr
 import torch
 
+from .errors import InputError
 
-class BadAudioError(ValueError):
-    """An audio file that cannot be used (unreadable, empty, non-finite samples)."""
+
+class BadAudioError(InputError, ValueError):
+    """An audio file that cannot be used; ``reason`` says why (missing, unreadable, empty, non-finite...)."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"{path}: {reason}")
 
 
 def load_audio(path: str | Path) -> tuple[np.ndarray, int]:
     """Mono float32 samples and sample rate; a clear ``BadAudioError`` naming the file otherwise."""
+    if not Path(path).is_file():  # libsndfile would only say "System error"
+        raise BadAudioError(path, "does not exist")
     try:
         data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as err:  # soundfile raises several types for broken files
-        raise BadAudioError(f"{path}: unreadable audio ({err})") from err
+        raise BadAudioError(path, f"unreadable audio ({err})") from err
     if data.size == 0:
-        raise BadAudioError(f"{path}: empty audio file")
+        raise BadAudioError(path, "empty audio file")
     mono = data.mean(axis=1)
     if not np.all(np.isfinite(mono)):
-        raise BadAudioError(f"{path}: non-finite samples (NaN or inf)")
+        raise BadAudioError(path, "non-finite samples (NaN or inf)")
     return mono, sample_rate
 
 

@@ -18,14 +18,16 @@ import requests
 import soundfile as sf
 from tqdm import tqdm
 
+from .errors import InputError
+
 LJSPEECH_URL = "https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"
 LJSPEECH_BYTES = 2_748_572_632
 LJSPEECH_SHA256 = "be1a30453f28eb8dd26af4101ae40cbf2c50413b1bb21936cbcdc6fae3de8aa5"
 CHUNK_BYTES = 1 << 20
 
 
-class CorpusError(RuntimeError):
-    """A corpus that failed a check (size, checksum, layout)."""
+class CorpusError(InputError, RuntimeError):
+    """A corpus that failed a check (size, checksum, layout, metadata format)."""
 
 
 # --------------------------------------------------------------------------- download
@@ -100,27 +102,73 @@ def extract_corpus(archive: str | Path, dest: str | Path, expected_clips: int | 
     return dest
 
 
-def read_metadata(root: str | Path) -> list[str]:
-    """Clip ids in the order of ``metadata.csv``."""
+METADATA_FORMAT = "LJSpeech's `id|text|normalized text` (3 fields separated by |)"
+
+
+def read_metadata_lines(root: str | Path) -> list[tuple[int, str]]:
+    """(line number, clip id) of every clip in ``metadata.csv``, after checking the LJSpeech format.
+
+    A malformed line (another delimiter, a wrong number of fields, an empty, path-like or duplicate
+    id, bytes that are not UTF-8) raises ``CorpusError`` naming the file and the line.
+    """
     path = Path(root) / "metadata.csv"
     if not path.is_file():
         raise CorpusError(f"{path}: missing (not an LJSpeech-layout corpus)")
-    ids = [line.split("|", 1)[0].strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not ids:
-        raise CorpusError(f"{path}: no clips listed")
-    return ids
+    entries: list[tuple[int, str]] = []
+    first_line: dict[str, int] = {}
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as err:
+            raise CorpusError(f"{path}, line {number}: not UTF-8 text ({err.reason}); save the file as UTF-8") from None
+        if not line.strip():
+            continue
+        problem = _metadata_problem(line, first_line)
+        if problem:
+            raise CorpusError(f"{path}, line {number}: {problem}; expected {METADATA_FORMAT} - fix or remove the line")
+        clip_id = line.split("|", 1)[0].strip()
+        first_line[clip_id] = number
+        entries.append((number, clip_id))
+    if not entries:
+        raise CorpusError(f"{path}: no clips listed; expected one line per clip in {METADATA_FORMAT}")
+    return entries
+
+
+def _metadata_problem(line: str, first_line: dict[str, int]) -> str | None:
+    fields = line.split("|")
+    if len(fields) == 1:
+        found = next((repr(d) for d in (",", "\t", ";") if d in line), None)
+        return f"no '|' delimiter (found {found} instead)" if found else "no '|' delimiter"
+    if len(fields) != 3:
+        return f"{len(fields)} fields"
+    clip_id = fields[0].strip()
+    if not clip_id:
+        return "empty id"
+    if "/" in clip_id or "\\" in clip_id or clip_id in (".", ".."):
+        return f"id {clip_id!r} is a path, not a file name under wavs/"
+    if clip_id in first_line:
+        return f"duplicate id {clip_id!r} (first on line {first_line[clip_id]})"
+    return None
+
+
+def read_metadata(root: str | Path) -> list[str]:
+    """Clip ids in the order of ``metadata.csv`` (format checked by ``read_metadata_lines``)."""
+    return [clip_id for _, clip_id in read_metadata_lines(root)]
 
 
 def check_layout(root: str | Path, expected_clips: int | None = None) -> list[str]:
     """``metadata.csv`` lists clips and each has ``wavs/<id>.wav``; returns the ids."""
     root = Path(root)
-    ids = read_metadata(root)
-    missing = [i for i in ids if not (root / "wavs" / f"{i}.wav").is_file()]
+    entries = read_metadata_lines(root)
+    missing = [(n, i) for n, i in entries if not (root / "wavs" / f"{i}.wav").is_file()]
     if missing:
-        raise CorpusError(f"{root}: {len(missing)} wav file(s) listed in metadata.csv are missing, e.g. {missing[:3]}")
-    if expected_clips is not None and len(ids) != expected_clips:
-        raise CorpusError(f"{root}: {len(ids)} clips, expected {expected_clips}")
-    return ids
+        examples = ", ".join(f"{i}.wav (line {n})" for n, i in missing[:3])
+        raise CorpusError(
+            f"{root}: {len(missing)} wav file(s) listed in metadata.csv do not exist under wavs/, e.g. {examples}"
+        )
+    if expected_clips is not None and len(entries) != expected_clips:
+        raise CorpusError(f"{root}: {len(entries)} clips, expected {expected_clips}")
+    return [clip_id for _, clip_id in entries]
 
 
 # --------------------------------------------------------------------------- synthetic corpus

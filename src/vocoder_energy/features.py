@@ -7,6 +7,7 @@ and ``ids``, so a training job reads it in one go instead of thousands of small 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from .audio import BadAudioError, fit_length, load_audio, log_mel, mel_spectrogram, resample
-from .corpus import read_metadata
+from .corpus import CorpusError, read_metadata_lines
 
 NORMALISATIONS = ("per_spectrogram", "dataset")
 
@@ -30,6 +31,12 @@ class FeatureSettings:
     normalisation: str = "per_spectrogram"
     test_fraction: float = 0.2
     bad_files: str = "skip"
+    silence_threshold: float = 0.0  # a clip whose peak |sample| is at most this is silent
+    min_clip_samples: int | None = None  # at sample_rate; None = one hop
+
+    @property
+    def min_samples(self) -> int:
+        return self.hop_length if self.min_clip_samples is None else self.min_clip_samples
 
     def mel(self, audio: torch.Tensor) -> torch.Tensor:
         """log(1 + mel power) of audio, the representation both normalisations start from."""
@@ -49,23 +56,57 @@ def normalise_dataset(mel: np.ndarray, low: float, high: float) -> np.ndarray:
     return (mel - low) / max(high - low, 1e-8)
 
 
+def clip_problem(audio: np.ndarray, settings: FeatureSettings) -> str | None:
+    """Why a resampled clip is no training or test material (too short, silent), or None.
+
+    A clip shorter than the segment but at least ``min_samples`` long is fine: it is zero-padded.
+    """
+    if audio.shape[-1] < settings.min_samples:
+        return f"shorter than {settings.min_samples} samples ({audio.shape[-1]} at {settings.sample_rate} Hz)"
+    peak = float(np.abs(audio[: settings.segment_samples]).max())
+    if peak <= settings.silence_threshold:
+        return f"silent (peak {peak:.3g} in the samples used, silence_threshold {settings.silence_threshold:g})"
+    return None
+
+
+def count_reasons(skipped: list[dict]) -> dict[str, int]:
+    """Skipped files per reason without its details ("silent", "unreadable audio"...), most common first."""
+    return dict(Counter(entry["reason"].split(" (", 1)[0] for entry in skipped).most_common())
+
+
 def load_clips(corpus: Path, settings: FeatureSettings) -> tuple[list[str], np.ndarray, list[dict]]:
-    """Resampled, cropped clips in metadata order, and the files skipped (with reasons)."""
+    """Resampled, cropped clips in metadata order, and the files skipped (with reasons).
+
+    With ``bad_files: fail`` the first bad file raises ``BadAudioError`` naming the file, its
+    metadata line, what is wrong and what to do.
+    """
+    metadata = corpus / "metadata.csv"
     ids, clips, skipped = [], [], []
-    for clip_id in tqdm(read_metadata(corpus), desc="load + resample", unit=" clips"):
+    for line, clip_id in tqdm(read_metadata_lines(corpus), desc="load + resample", unit=" clips"):
         path = corpus / "wavs" / f"{clip_id}.wav"
         try:
             audio, rate = load_audio(path)
+            audio = resample(audio, rate, settings.sample_rate)
+            problem = clip_problem(audio, settings)
+            if problem:
+                raise BadAudioError(path, problem)
         except BadAudioError as err:
             if settings.bad_files == "fail":
-                raise
-            tqdm.write(f"skipping {err}")
-            skipped.append({"id": clip_id, "file": str(path), "reason": str(err)})
+                raise BadAudioError(
+                    path,
+                    f"{err.reason} (listed on line {line} of {metadata}); replace the file or delete its line, "
+                    "or set features: {bad_files: skip} to leave bad files out",
+                ) from None
+            tqdm.write(f"skipping {path} (line {line} of {metadata}): {err.reason}")
+            skipped.append({"id": clip_id, "line": line, "file": str(path), "reason": err.reason})
             continue
         ids.append(clip_id)
-        clips.append(fit_length(resample(audio, rate, settings.sample_rate), settings.segment_samples))
+        clips.append(fit_length(audio, settings.segment_samples))
+    if skipped:
+        summary = ", ".join(f"{n} {kind}" for kind, n in count_reasons(skipped).items())
+        print(f"skipped {len(skipped)} of {len(skipped) + len(ids)} clips (bad_files: skip): {summary}")
     if not clips:
-        raise BadAudioError(f"{corpus}: no usable audio files")
+        raise BadAudioError(metadata, "no usable audio files (all skipped, see above); check the corpus")
     return ids, np.stack(clips), skipped
 
 
@@ -85,7 +126,9 @@ def prepare_features(corpus: str | Path, out_dir: str | Path, settings: FeatureS
     n_test = max(1, round(len(ids) * settings.test_fraction))
     n_train = len(ids) - n_test
     if n_train < 1:
-        raise ValueError(f"{corpus}: {len(ids)} usable clip(s) cannot make both a training and a test split")
+        raise CorpusError(
+            f"{corpus}: {len(ids)} usable clip(s) cannot make both a training and a test split; add clips"
+        )
     stats = None
     if settings.normalisation == "dataset":
         stats = {"min": float(mel[:n_train].min()), "max": float(mel[:n_train].max())}
@@ -99,6 +142,7 @@ def prepare_features(corpus: str | Path, out_dir: str | Path, settings: FeatureS
         "corpus": str(corpus),
         "settings": asdict(settings),
         "clips": {"train": n_train, "test": n_test, "skipped": len(skipped)},
+        "skipped_by_reason": count_reasons(skipped),
         "skipped": skipped,
         "normalisation_stats": stats,
         "mel_frames": int(mel.shape[-1]),

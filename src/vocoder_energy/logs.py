@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import traceback
 from pathlib import Path
+
+from .errors import InputError
 
 
 class _Tee:
@@ -27,17 +30,25 @@ class _Tee:
 
 @contextlib.contextmanager
 def job_log(path: str | Path):
-    """Tee stdout and stderr into ``path`` for the duration of a job; tracebacks land there too."""
+    """Tee stdout and stderr into ``path`` for the duration of a job.
+
+    Bad input (``InputError``) ends the job with its one-line message, in the log and on the
+    console, and exit status 1: the message already says what to do, a traceback would bury it.
+    Any other exception is a bug: its traceback goes into the log and, once, to the console.
+    """
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as log:
         old_out, old_err = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = _Tee(old_out, log), _Tee(old_err, log)
         try:
             yield
+        except InputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            raise SystemExit(1) from None
+        except SystemExit:
+            raise
         except BaseException:
-            import traceback
-
-            traceback.print_exc()
+            traceback.print_exc(file=log)  # the interpreter prints it to the console when it ends
             raise
         finally:
             sys.stdout, sys.stderr = old_out, old_err

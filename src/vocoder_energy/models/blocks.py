@@ -43,7 +43,8 @@ class MelUpsampler2d(nn.Module):
 
 def linear_betas(start: float, end: float, steps: int) -> list[float]:
     """``steps`` noise levels evenly spaced from ``start`` to ``end`` (inclusive), in double precision."""
-    return torch.linspace(float(start), float(end), int(steps), dtype=torch.float64).tolist()
+    # On the CPU explicitly: the values are needed even when a model is built on the meta device.
+    return torch.linspace(float(start), float(end), int(steps), dtype=torch.float64, device="cpu").tolist()
 
 
 def cumulative_alphas(betas: list[float]) -> list[float]:

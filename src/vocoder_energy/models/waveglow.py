@@ -28,7 +28,8 @@ class Invertible1x1Conv(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        q, _ = torch.linalg.qr(torch.randn(channels, channels))
+        # On the CPU explicitly (the same draw): the sign check needs values, also on the meta device.
+        q, _ = torch.linalg.qr(torch.randn(channels, channels, device="cpu"))
         if torch.det(q) < 0:
             q[:, 0] = -q[:, 0]
         self.weight = nn.Parameter(q)
