@@ -1,11 +1,16 @@
 from snakemake.utils import min_version
 
+from vocoder_energy.config_checks import check_yaml_syntax, config_errors_stop_snakemake
+
 min_version("9.0")
 
 
 # A --configfile replaces the embedded default rather than being merged into it, so that e.g.
 # config/paper.yaml never inherits the demo's short training budget.
 if not workflow.overwrite_configfiles:
+    # Snakemake's own message for a YAML syntax error gives no line; this one does.
+    with config_errors_stop_snakemake():
+        check_yaml_syntax("config.yaml")
 
     configfile: "config.yaml"
 

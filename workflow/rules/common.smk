@@ -1,20 +1,29 @@
 import os
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from vocoder_energy.models import check_hyperparameters, check_inference_options
+from vocoder_energy.config_checks import (
+    check_config,
+    config_errors_stop_snakemake,
+    model_hyperparameters,
+    schema_error,
+)
 
-validate(config, "../schemas/config.schema.yaml")
+# A bad config stops every command, dry-runs included, before any job: one line naming the key.
+with config_errors_stop_snakemake():
+    try:
+        validate(config, "../schemas/config.schema.yaml")
+    except WorkflowError as err:
+        raise schema_error(err) from None
+    # Building every model on the meta device once is enough: jobs re-reading the workflow skip it.
+    check_config(config, build_models=workflow.is_main_process)
 
 ROOT = Path(workflow.basedir)
 FAMILIES = list(config["models"])
 # Every configured (model, size) pair, in config order: one training job each.
 JOBS = [(family, size) for family, sizes in config["models"].items() for size in sizes]
-for family, size in JOBS:
-    check_hyperparameters(family, size, config["models"][family][size] or {})
-for family, options in config["inference"].items():
-    check_inference_options(family, options)
 
 
 wildcard_constraints:
@@ -44,17 +53,9 @@ def training_params():
     return section("training", leave_out=("checkpoint_every_seconds",))
 
 
-def overrides(wildcards):
-    """The config's hyperparameter overrides for one model size ({} = the paper's preset)."""
-    return config["models"][wildcards.model][wildcards.size] or {}
-
-
 def hyperparameters(wildcards):
     """Constructor arguments of one model size: the features' audio settings, then its overrides."""
-    audio = {key: config["features"][key] for key in ("n_mels", "sample_rate")}
-    return canonical(
-        audio | {"hop_length": model_hop(wildcards)} | overrides(wildcards)
-    )
+    return canonical(model_hyperparameters(config, wildcards.model, wildcards.size))
 
 
 def inference_options(wildcards):
@@ -63,7 +64,7 @@ def inference_options(wildcards):
 
 
 def model_hop(wildcards):
-    return overrides(wildcards).get("hop_length", config["features"]["hop_length"])
+    return model_hyperparameters(config, wildcards.model, wildcards.size)["hop_length"]
 
 
 def corpus_metadata():
