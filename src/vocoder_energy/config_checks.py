@@ -45,9 +45,14 @@ def check_yaml_syntax(path: str | Path) -> None:
         yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}"
+        detail = err.problem or err.context
+        if err.context and err.context_mark and err.problem_mark:  # e.g. an unclosed bracket further up
+            opened = err.context_mark
+            detail += f", {err.context} that starts on line {opened.line + 1}, column {opened.column + 1}"
         raise ConfigError(
-            f"{path}, line {mark.line + 1}, column {mark.column + 1}: YAML syntax error ({err.problem}); "
-            "fix the file there (unbalanced brackets or quotes, a missing ':', tabs in the indentation)"
+            f"{path}, {where}: YAML syntax error ({detail}); fix the file there "
+            "(unbalanced brackets or quotes, a missing ':', tabs in the indentation)"
         ) from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err}); fix the file") from None
@@ -150,8 +155,7 @@ def check_types(key: str, cls: type, values: dict[str, Any]) -> None:
     for name, value in values.items():
         if name in hints and not fits(value, hints[name]):
             raise ConfigError(
-                f"{key}.{name}: expected {describe(hints[name])}, got {value!r} ({type(value).__name__}); "
-                "fix the value"
+                f"{key}.{name}: expected {describe(hints[name])}, got {value!r} ({type(value).__name__}); fix the value"
             )
 
 
