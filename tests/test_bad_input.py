@@ -159,7 +159,7 @@ def test_fail_stops_at_the_first_bad_file_with_file_line_reason_and_fix(root, tm
         prepare_features(root, out, replace(SETTINGS, bad_files="fail"))
     message = str(err.value)
     assert message.startswith(f"{root / 'wavs' / clip_id}.wav: {reason}")
-    assert f"(listed on line {line} of {root / 'metadata.csv'})" in message
+    assert f", listed on line {line} of {root / 'metadata.csv'}; " in message
     assert "bad_files: skip" in message and "\n" not in message
     assert not out.exists()  # nothing half-written
 

@@ -94,7 +94,7 @@ def load_clips(corpus: Path, settings: FeatureSettings) -> tuple[list[str], np.n
             if settings.bad_files == "fail":
                 raise BadAudioError(
                     path,
-                    f"{err.reason} (listed on line {line} of {metadata}); replace the file or delete its line, "
+                    f"{err.reason}, listed on line {line} of {metadata}; replace the file or delete its line, "
                     "or set features: {bad_files: skip} to leave bad files out",
                 ) from None
             tqdm.write(f"skipping {path} (line {line} of {metadata}): {err.reason}")
