@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import yaml
-
 from test_workflow import TINY, clone, job_counts, write_config
 
 TIMEOUT = 300  # seconds for any one Snakemake call; the slowest here takes well under a minute
