@@ -40,7 +40,12 @@ def config_errors_stop_snakemake():
 
 
 def check_yaml_syntax(path: str | Path) -> None:
-    """A YAML syntax error as the file, line and column (Snakemake only says "not valid JSON or YAML")."""
+    """A YAML syntax error as the file, line and column (Snakemake only says "not valid JSON or YAML").
+
+    A missing file is left to Snakemake, which names it.
+    """
+    if not Path(path).is_file():
+        return
     try:
         yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except yaml.MarkedYAMLError as err:

@@ -80,7 +80,8 @@ def features(split):
 def code(script, *modules):
     """The script and package modules a job runs, as inputs: Snakemake compares small inputs by
     checksum, so editing them reruns the job and touching them does not (profiles/default drops
-    the mtime-based "code" trigger)."""
+    the mtime-based "code" trigger). logs.py and errors.py only report, so they are left out:
+    rewording a message reruns nothing."""
     paths = [ROOT / "workflow/scripts" / script]
     paths += [ROOT / "src/vocoder_energy" / f"{module}.py" for module in modules]
     # Relative to the working directory (the clone, normally): a moved clone stays up to date.
