@@ -55,6 +55,8 @@ def test_the_paper_and_tiny_configs_pass_with_every_model_built_on_the_meta_devi
         ({"wavegrad": {"S": {"hop_length": 300}}},
          r"^models\.wavegrad\.S\.hop_length: features\.segment_samples 16384 is not a multiple of the hop length 300"),
         ({"hifigan": {"S": {"channels": 4}}}, r"^models\.hifigan\.S: unknown hyperparameter\(s\) channels"),
+        ({"diffwave": {"S": {"residual_channels": 0}}}, r"^models\.diffwave\.S: diffwave S would have layers without"),
+        ({"diffwave": {"S": {"hop_length": 0}}}, r"^models\.diffwave\.S\.hop_length: the hop length must be positive"),
     ],
 )  # fmt: skip
 def test_model_overrides_that_cannot_work_name_the_key(models, message):

@@ -13,6 +13,7 @@ import contextlib
 import sys
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -120,6 +121,8 @@ def check_config(config: dict, build_models: bool = True) -> None:
 def _check_hop(features: dict, hop: int, key: str = "features.segment_samples") -> None:
     """Clips must be whole mel frames at every hop length in use (the features' and each model's)."""
     segment = features["segment_samples"]
+    if hop < 1:
+        raise ConfigError(f"{key}: the hop length must be positive (samples per mel frame), got {hop}")
     if segment % hop:
         raise ConfigError(
             f"{key}: features.segment_samples {segment} is not a multiple of the hop length {hop}, so "
@@ -145,13 +148,20 @@ def build_on_meta(key: str, family: str, size: str, hyperparameters: dict[str, A
     # norm runs through torch's Python reference kernels, which would make this check 10x slower.
     skip_weight_norm = mock.patch.object(torch.nn.utils.parametrizations, "weight_norm", lambda module: module)
     try:
-        with torch.device("meta"), torch.no_grad(), skip_weight_norm:
-            build_vocoder(family, size, **hyperparameters)
+        with torch.device("meta"), torch.no_grad(), skip_weight_norm, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. "Initializing zero-element tensors": judged below
+            model = build_vocoder(family, size, **hyperparameters)
     except Exception as err:  # any constructor failure is a setting that cannot work
         detail = str(err).removeprefix(f"{family}: ")
         raise ConfigError(
             f"{key}: {family} {size} cannot be built with these settings: {detail}; fix or remove the override"
         ) from None
+    empty = [name for name, parameter in model.named_parameters() if parameter.numel() == 0]
+    if empty:
+        raise ConfigError(
+            f"{key}: {family} {size} would have layers without weights ({empty[0]}...): a channel or layer "
+            "count of 0 in the overrides; fix or remove the override"
+        )
 
 
 def check_types(key: str, cls: type, values: dict[str, Any]) -> None:
