@@ -130,6 +130,16 @@ def test_a_schema_violation_names_the_key_path():
     assert str(error).startswith("features.n_fft: 0 is less than the minimum of 1; fix it in the config file")
 
 
+def test_a_schema_alternative_says_what_each_option_wants():
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    bad = config(training={"batch_size": 2})
+    with pytest.raises(jsonschema.ValidationError) as err:
+        jsonschema.validate(bad, schema)
+    assert str(schema_error(err.value)).startswith(
+        "training: needs one of: 'max_steps' is a required property or 'max_seconds' is a required property;"
+    )
+
+
 # --------------------------------------------------------------------------- through `snakemake -n`
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):

@@ -74,7 +74,10 @@ def schema_error(error: Exception) -> ConfigError:
     if validation is None:
         return ConfigError(f"config: {error}")
     key = ".".join(str(part) for part in validation.absolute_path) or "config"
-    return ConfigError(f"{key}: {validation.message}; fix it in the config file ({SCHEMA} lists what is allowed)")
+    message = validation.message
+    if validation.context:  # anyOf/oneOf: say what each alternative wants, not just "not valid"
+        message = "needs one of: " + " or ".join(dict.fromkeys(error.message for error in validation.context))
+    return ConfigError(f"{key}: {message}; fix it in the config file ({SCHEMA} lists what is allowed)")
 
 
 def model_hyperparameters(config: dict, family: str, size: str) -> dict[str, Any]:
