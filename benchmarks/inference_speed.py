@@ -7,9 +7,9 @@ FLOPs come from a meta-device copy of the same model (shapes only, no arithmetic
 large tensors). ``--baseline`` also times the previous inference path on the same weights and mel,
 interleaved with the current one, and prints the ratio: for HiFi-GAN the previous residual blocks
 (ResBlock1 keeping its first convolution's output alive, out-of-place activations and adds, fusion by
-``sum()`` of a generator; the same audio), for WaveFlow the previous network's cached reverse (all H rows
-predicted, row 0 from a zero row, separate residual and skip 1x1 convolutions; the same work as before
-the audio is the same only while the flows are untrained identities).
+``sum()`` of a generator; the same audio), for WaveFlow the previous network's cached reverse (all H
+rows predicted, row 0 from a zero row, separate residual and skip 1x1 convolutions: the same work as
+before; the audio is the same only while the flows are untrained identities).
 
     python benchmarks/inference_speed.py                          # all families, S/M/L, 16 frames
     python benchmarks/inference_speed.py --families hifigan --sizes S M --frames 64 --repeats 7 --baseline
