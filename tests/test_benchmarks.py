@@ -43,7 +43,9 @@ def test_waveflow_reverse_benchmark_prints_the_same_audio_and_fewer_flops_cached
 
 
 def test_inference_speed_benchmark_prints_speed_flops_rate_and_page_faults():
-    out = run("inference_speed.py", "--families", "hifigan", "waveflow", "--sizes", "S", "--frames", "2", "--repeats", "1")
+    out = run(
+        "inference_speed.py", "--families", "hifigan", "waveflow", "--sizes", "S", "--frames", "2", "--repeats", "1"
+    )
     rows = re.findall(r"^\| (\w+) \| ([SML]) \| ([\d.]+) \| ([\d.]+) \| (\d+) \|$", out, re.M)
     assert [(family, size) for family, size, *_ in rows] == [("hifigan", "S"), ("waveflow", "S")]
     for _, _, seconds_per_second, gflops_per_second, _ in rows:
@@ -51,5 +53,7 @@ def test_inference_speed_benchmark_prints_speed_flops_rate_and_page_faults():
 
 
 def test_inference_speed_baseline_is_the_same_audio_as_the_current_path():
-    out = run("inference_speed.py", "--families", "hifigan", "--sizes", "M", "--frames", "2", "--repeats", "1", "--baseline")
+    out = run(
+        "inference_speed.py", "--families", "hifigan", "--sizes", "M", "--frames", "2", "--repeats", "1", "--baseline"
+    )
     assert re.search(r"^hifigan M: previous path / current time x[\d.]+, .* same audio: True$", out, re.M)
