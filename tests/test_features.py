@@ -149,6 +149,27 @@ def test_dataset_normalisation_uses_training_bounds_only(corpus, tmp_path):
     assert (train_mel.max(axis=(1, 2)) < 0.999).any()
 
 
+def test_dataset_all_clips_normalisation_is_the_authors_bounds(corpus, tmp_path):
+    """Bounds over every clip (test included, before the split), running min and max starting at 0."""
+    root = _copy_corpus(corpus, tmp_path / "corpus")
+    for clip_id in read_metadata(root)[:8]:  # quiet training clips, loud test clips
+        path = root / "wavs" / f"{clip_id}.wav"
+        audio, rate = sf.read(path, dtype="float32")
+        sf.write(path, audio * 0.05, rate, subtype="FLOAT")
+    out = tmp_path / "features"
+    manifest = prepare_features(root, out, replace(SETTINGS, normalisation="dataset_all_clips"))
+    train_audio, train_mel, _ = load_split(out / "train.npz")
+    test_audio, test_mel, _ = load_split(out / "test.npz")
+    raw = SETTINGS.mel(torch.from_numpy(np.concatenate([train_audio, test_audio]))).numpy()
+    stats = manifest["normalisation_stats"]
+    assert stats["min"] == 0.0  # log(1 + S) >= 0, so the minimum starting at 0 stays 0
+    assert stats["max"] == pytest.approx(float(raw.max()), rel=1e-5)
+    assert stats["max"] > float(raw[:8].max()) * 1.5  # the loud test clips set the maximum
+    assert float(test_mel.max()) == pytest.approx(1.0, abs=1e-6)  # the test split lies inside [0, 1]
+    assert float(train_mel.max()) < 0.9
+    np.testing.assert_allclose(np.concatenate([train_mel, test_mel]), raw / stats["max"], rtol=1e-4, atol=1e-5)
+
+
 def test_invalid_normalisation_names_the_setting(corpus, tmp_path):
     out = tmp_path / "features"
     with pytest.raises(ValueError, match="features.normalisation"):

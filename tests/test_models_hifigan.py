@@ -19,6 +19,37 @@ def test_parameter_counts_match_table_2_and_survive_generation(size):
     assert not any(parametrize.is_parametrized(m) for m in model.generator.modules())
 
 
+@pytest.mark.parametrize("size", ["S", "M"])
+def test_in_place_receptive_field_fusion_equals_the_plain_mean(size):
+    """The speed-minded fusion (accumulate in place, divide in place) gives bit for bit the plain mean,
+    with and without autograd; the residual blocks give x + conv2(lrelu(conv1(lrelu(x))))."""
+    torch.manual_seed(0)
+    gen = build_vocoder("hifigan", size).generator
+    k = gen.num_kernels
+    x = torch.randn(1, gen.ups[0].out_channels, 40)
+    blocks = gen.resblocks[:k]
+    expected = sum(block(x) for block in blocks) / k
+    assert torch.equal(gen.fuse(x, blocks), expected)
+    with torch.inference_mode():
+        assert torch.equal(gen.fuse(x, blocks), expected)
+    x.requires_grad_(True)
+    gen.fuse(x, blocks).sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    block = blocks[0]
+    if size == "S":  # ResBlock1, one branch written out
+        y = x.detach()
+        for conv1, conv2 in zip(block.convs1, block.convs2):
+            lrelu = torch.nn.functional.leaky_relu
+            y = y + conv2(lrelu(conv1(lrelu(y, 0.1)), 0.1))
+        assert torch.equal(block(x.detach()), y)
+
+
+def test_star_import_of_the_models_package_works():
+    namespace: dict = {}
+    exec("from vocoder_energy.models import *", namespace)
+    assert {"build_vocoder", "REGISTRY", "SIZES", "Vocoder", "check_inference_options"} <= set(namespace)
+
+
 def test_inference_never_builds_discriminators():
     model = build_vocoder("hifigan", "S")
     model.generate(torch.rand(1, 80, 2))

@@ -137,3 +137,67 @@ def test_training_lowers_nll():
     assert losses[0] == pytest.approx(before, rel=1e-5)
     assert losses[-1] < losses[0]
     assert after < before - 0.02, (before, after)  # about -0.044 nats per sample after 15 steps
+
+
+# ------------------------------------------------------------------ the original network's layout
+def _flow_and_input(height: int = 6, width: int = 5, seed: int = 0):
+    """One flow of a tiny double-precision WaveFlow with non-zero log_s/t, an input and conditioning."""
+    torch.manual_seed(seed)
+    model = _perturb(
+        WaveFlow(residual_channels=4, height=4, n_flows=1, n_layers=3, n_mels=3, hop_length=4, upsample_scales=[2, 2]),
+        std=0.3,
+    ).double()
+    flow = model.generator.flows[0]
+    gen = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(2, 1, height, width, generator=gen, dtype=torch.float64)
+    cond = torch.randn(2, 3, height, width, generator=gen, dtype=torch.float64)
+    return flow, x, cond
+
+
+def test_row_zero_passes_through_and_row_i_depends_only_on_rows_above_and_its_condition_row():
+    flow, x, cond = _flow_and_input()
+    with torch.no_grad():
+        z, _ = flow(x, cond)
+        assert torch.equal(z[:, :, 0], x[:, :, 0])  # row 0 copied unchanged
+        assert not torch.allclose(z[:, :, 1:], x[:, :, 1:])  # the other rows are transformed
+        # Conditioning row 0 is never used (rows 1..H-1 are predicted from conditioning rows 1..H-1).
+        cond0 = cond.clone()
+        cond0[:, :, 0] += 5.0
+        assert torch.equal(flow(x, cond0)[0], z)
+        # Changing input row 2 leaves rows 0, 1 alone and changes row 2 and the rows below it.
+        x2 = x.clone()
+        x2[:, :, 2] += 1.0
+        z2, _ = flow(x2, cond)
+        assert torch.equal(z2[:, :, :2], z[:, :, :2])
+        assert (z2[:, :, 3:] != z[:, :, 3:]).all(dim=-1).any()
+        # Changing conditioning row 3 changes row 3 and nothing above it.
+        cond3 = cond.clone()
+        cond3[:, :, 3] += 1.0
+        z3, _ = flow(x, cond3)
+        assert torch.equal(z3[:, :, :3], z[:, :, :3]) and not torch.equal(z3[:, :, 3], z[:, :, 3])
+
+
+def test_residual_sum_is_not_rescaled_and_residual_skip_is_one_fused_convolution():
+    """A zeroed fused 1x1 conv makes a layer the identity: h comes back exactly (x sqrt(0.5) would not)."""
+    flow, _, _ = _flow_and_input()
+    layer = flow.layers[0]
+    assert not hasattr(layer, "res") and not hasattr(layer, "skip")
+    assert layer.res_skip.out_channels == 2 * layer.channels and layer.res_skip.in_channels == layer.channels
+    with torch.no_grad():
+        layer.res_skip.bias.zero_()
+        layer.res_skip.parametrizations.weight.original0.zero_()  # weight-norm g = 0: weight = 0
+        h = torch.randn(1, layer.channels, 3, 5, dtype=torch.float64)
+        cond = torch.randn(1, 2 * layer.channels, 3, 5, dtype=torch.float64)
+        out, skip = layer(h, cond)
+    assert torch.equal(out, h) and torch.equal(skip, torch.zeros_like(skip))
+
+
+def test_a_fresh_flow_is_the_identity_with_zero_log_determinant():
+    torch.manual_seed(0)
+    model = build_vocoder("waveflow", "S", **TINY)
+    audio, mel = _batch(frames=1)
+    with torch.no_grad():
+        latent, logdet = model.encode(audio, mel)
+    # zero-initialised projections: log_s = t = 0, and an odd number of height flips reverses each column
+    assert torch.equal(logdet, torch.zeros(1))
+    assert torch.equal(latent, unsqueeze_audio(squeeze_audio(audio, 8).flip(2)))

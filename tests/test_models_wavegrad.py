@@ -8,8 +8,8 @@ from functools import cache
 import pytest
 import torch
 
-from vocoder_energy.models import build_vocoder
-from vocoder_energy.models.wavegrad import WaveGrad, default_upsample_ratios
+from vocoder_energy.models import build_vocoder, check_inference_options
+from vocoder_energy.models.wavegrad import NoiseLevelEncoding, WaveGrad, default_upsample_ratios
 
 EXACT_COUNTS = {"S": 4_176_513, "M": 17_122_625}
 TABLE2_L = 33_910_000
@@ -79,10 +79,11 @@ def test_sampling_runs_every_step_at_the_schedule_noise_levels():
     assert model.inference_steps == 50
     levels = _record_calls(model, _mel(1, 1))
     assert len(levels) == 50
+    assert all(level.dtype == torch.float64 for level in levels)  # not rounded to float32 on the way
     betas = torch.linspace(1e-6, 1e-2, 50, dtype=torch.float64)
     expected = torch.cumprod(1 - betas, 0).sqrt().flip(0)  # sqrt(alpha_bar_n), n = N .. 1
-    seen = torch.stack([level[0] for level in levels]).double()
-    torch.testing.assert_close(seen, expected, rtol=1e-6, atol=1e-6)
+    seen = torch.stack([level[0] for level in levels])
+    torch.testing.assert_close(seen, expected, rtol=1e-14, atol=0)
 
 
 def test_explicit_inference_schedule_sets_the_step_count():
@@ -194,3 +195,83 @@ def test_training_reduces_the_loss_on_a_fixed_batch():
             model.training_step(audio, mel)
     after = _loss_at_seed(model, audio, mel)
     assert after < 0.9 * before, (before, after)
+
+
+# ------------------------------------------------------------------ the authors' network and sampler
+def test_leaky_relu_slope_is_the_authors_by_default_and_the_wavegrad_papers_on_request():
+    def slopes(model):
+        return {m.slope for m in model.generator.modules() if hasattr(m, "slope")}
+
+    torch.manual_seed(0)
+    assert slopes(build_vocoder("wavegrad", "S", **TINY)) == {0.01}
+    assert slopes(build_vocoder("wavegrad", "S", leaky_relu_slope=0.2, **TINY)) == {0.2}
+    # and it is the slope actually applied: a DBlock on a negative input
+    dblock = build_vocoder("wavegrad", "S", **TINY).generator.dblocks[1]  # 16 -> 16 channels
+    with torch.no_grad():
+        for conv in dblock.convs:
+            conv.weight.zero_()
+            conv.bias.zero_()
+            conv.weight[:, :, 1] = torch.eye(conv.out_channels, conv.in_channels)  # centre tap = identity
+        dblock.residual.weight.zero_()
+        dblock.residual.bias.zero_()
+        out = dblock(-torch.ones(1, dblock.convs[0].in_channels, 8))
+    # three activations, slope 0.01 each (0.2 would give -0.008)
+    torch.testing.assert_close(out, torch.full_like(out, -(0.01**3)), rtol=1e-5, atol=0)
+
+
+def test_noise_encoding_frequencies_pinned():
+    authors = NoiseLevelEncoding(8).frequencies()
+    paper = NoiseLevelEncoding(8, frequencies="wavegrad_paper").frequencies()
+    assert authors.dtype == paper.dtype == torch.float64
+    torch.testing.assert_close(authors, torch.tensor([1.0, 0.046415888336127774, 0.002154434690031882, 1e-4]).double())
+    torch.testing.assert_close(paper, torch.tensor([1.0, 0.1, 0.01, 0.001]).double())
+    level = torch.tensor([0.5], dtype=torch.float64)
+    encoding = NoiseLevelEncoding(8)(level)[0, :, 0]
+    expected = [math.sin(2500 * f) for f in authors.tolist()] + [math.cos(2500 * f) for f in authors.tolist()]
+    torch.testing.assert_close(encoding, torch.tensor(expected, dtype=torch.float64), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="noise_encoding"):
+        NoiseLevelEncoding(8, frequencies="transformer")
+
+
+def test_noise_encoding_is_computed_in_float64():
+    """At the last sampling step sqrt(alpha_bar) ~ 0.88; float32 rounding of it moves the x5000 phase visibly."""
+    alpha_bar = torch.cumprod(1 - torch.linspace(1e-6, 1e-2, 50, dtype=torch.float64), 0)[-1]
+    level = alpha_bar.sqrt().reshape(1)
+    encoding = NoiseLevelEncoding(64)
+    exact = encoding(level)
+    rounded = encoding(level.float())  # what a float32 level gives
+    assert exact.dtype == torch.float64
+    angles = 5000 * level[0] * encoding.frequencies()
+    torch.testing.assert_close(exact[0, :32, 0], torch.sin(angles), rtol=0, atol=1e-12)
+    assert (exact - rounded).abs().max() > 1e-5
+
+
+def test_authors_sampler_follows_its_formula_step_by_step():
+    """Two steps with a stand-in network eps = 0.3 y, against the formula written out by hand."""
+
+    class Stand(torch.nn.Module):
+        def forward(self, y, mel, level):
+            return 0.3 * y
+
+    betas = [0.1, 0.3]
+    model = build_vocoder("wavegrad", "S", inference_noise_schedule=betas, sampler="authors", **TINY)
+    model.generator = Stand()
+    mel = _mel(1, 2)
+    out = model.generate(mel, seed=5)
+    torch.manual_seed(5)
+    y2 = torch.randn(1, 512)
+    z = torch.randn(1, 512)
+    ab1, ab2 = 1 - betas[0], (1 - betas[0]) * (1 - betas[1])
+    clean = (y2 / math.sqrt(ab2) - math.sqrt(1 - ab2) * 0.3 * y2).clamp(-1, 1)
+    y1 = math.sqrt(ab1) * betas[1] / (1 - ab2) * clean + math.sqrt(ab2) * (1 - ab1) / (1 - ab2) * y2
+    y1 = y1 + math.sqrt(betas[1] * (1 - ab1) / (1 - ab2)) * z
+    expected = (y1 / math.sqrt(ab1) - math.sqrt(1 - ab1) * 0.3 * y1).clamp(-1, 1)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    model.sampler = "algorithm2"
+    assert not torch.allclose(model.generate(mel, seed=5), out, atol=1e-3)
+
+
+def test_sampler_is_an_inference_option_and_checked():
+    check_inference_options("wavegrad", {"sampler": "authors"})
+    with pytest.raises(ValueError, match="sampler"):
+        build_vocoder("wavegrad", "S", sampler="ddim", **TINY)

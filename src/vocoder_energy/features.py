@@ -18,7 +18,7 @@ from tqdm import tqdm
 from .audio import BadAudioError, fit_length, load_audio, log_mel, mel_spectrogram, resample
 from .corpus import CorpusError, read_metadata_lines
 
-NORMALISATIONS = ("per_spectrogram", "dataset")
+NORMALISATIONS = ("per_spectrogram", "dataset", "dataset_all_clips")
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def normalise_per_spectrogram(mel: np.ndarray) -> np.ndarray:
 
 
 def normalise_dataset(mel: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Min-max with dataset-wide bounds (the authors' code); bounds come from the training split."""
+    """Min-max with dataset-wide bounds (see ``dataset_bounds``)."""
     return (mel - low) / max(high - low, 1e-8)
 
 
@@ -72,6 +72,18 @@ def clip_problem(audio: np.ndarray, settings: FeatureSettings) -> str | None:
 def count_reasons(skipped: list[dict]) -> dict[str, int]:
     """Skipped files per reason without its details ("silent", "unreadable audio"...), most common first."""
     return dict(Counter(entry["reason"].split(" (", 1)[0] for entry in skipped).most_common())
+
+
+def dataset_bounds(mel: np.ndarray, n_train: int, normalisation: str) -> dict[str, float]:
+    """Min-max bounds of the log mels for a dataset-wide normalisation.
+
+    ``dataset``: over the training split only (no information from the test clips).
+    ``dataset_all_clips``: exactly as the authors' code computes them: over every clip, test included,
+    before the split, with the running minimum and maximum both starting at 0.
+    """
+    if normalisation == "dataset":
+        return {"min": float(mel[:n_train].min()), "max": float(mel[:n_train].max())}
+    return {"min": min(0.0, float(mel.min())), "max": max(0.0, float(mel.max()))}
 
 
 def load_clips(corpus: Path, settings: FeatureSettings) -> tuple[list[str], np.ndarray, list[dict]]:
@@ -130,11 +142,11 @@ def prepare_features(corpus: str | Path, out_dir: str | Path, settings: FeatureS
             f"{corpus}: {len(ids)} usable clip(s) cannot make both a training and a test split; add clips"
         )
     stats = None
-    if settings.normalisation == "dataset":
-        stats = {"min": float(mel[:n_train].min()), "max": float(mel[:n_train].max())}
-        mel = normalise_dataset(mel, stats["min"], stats["max"])
-    else:
+    if settings.normalisation == "per_spectrogram":
         mel = normalise_per_spectrogram(mel)
+    else:
+        stats = dataset_bounds(mel, n_train, settings.normalisation)
+        mel = normalise_dataset(mel, stats["min"], stats["max"])
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, part in (("train", slice(0, n_train)), ("test", slice(n_train, None))):
         np.savez(out_dir / f"{name}.npz", audio=audio[part], mel=mel[part].astype(np.float32), ids=np.array(ids[part]))

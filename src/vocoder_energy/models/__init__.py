@@ -64,7 +64,6 @@ def check_inference_options(family: str, options: dict[str, Any]) -> None:
 
 
 __all__ = [
-    "PAPER_FAMILIES",
     "REGISTRY",
     "SIZES",
     "Vocoder",

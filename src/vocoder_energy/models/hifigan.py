@@ -37,8 +37,10 @@ class ResBlock1(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv1, conv2 in zip(self.convs1, self.convs2):
-            xt = conv1(F.leaky_relu(x, LRELU_SLOPE))
-            x = x + conv2(F.leaky_relu(xt, LRELU_SLOPE))
+            # Fresh convolution outputs are activated and summed in place and the first is not kept
+            # alive through the second: fewer new buffers per call (the same values, autograd-safe).
+            h = F.leaky_relu(conv1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE, inplace=True)
+            x = conv2(h).add_(x)
         return x
 
 
@@ -54,7 +56,7 @@ class ResBlock2(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv in self.convs:
-            x = x + conv(F.leaky_relu(x, LRELU_SLOPE))
+            x = conv(F.leaky_relu(x, LRELU_SLOPE)).add_(x)  # in place into the fresh convolution output
         return x
 
 
@@ -85,12 +87,19 @@ class Generator(nn.Module):
                 self.resblocks.append(block(channels, k, dilations))
         self.conv_post = weight_norm(nn.Conv1d(channels, 1, 7, padding=3))
 
+    def fuse(self, x: torch.Tensor, blocks: nn.ModuleList) -> torch.Tensor:
+        """Multi-receptive-field fusion: the mean of the blocks' outputs, accumulated in place (no list, no
+        intermediate sums: fewer fresh allocations, so fewer page faults per call)."""
+        total = blocks[0](x)
+        for block in blocks[1:]:
+            total += block(x)
+        return total.div_(len(blocks))
+
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         x = self.conv_pre(mel)
         for i, up in enumerate(self.ups):
             x = up(F.leaky_relu(x, LRELU_SLOPE))
-            blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]
-            x = sum(block(x) for block in blocks) / self.num_kernels
+            x = self.fuse(x, self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels])
         # The official generator uses PyTorch's default slope (0.01) before the last convolution.
         return torch.tanh(self.conv_post(F.leaky_relu(x)))
 

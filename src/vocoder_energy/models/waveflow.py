@@ -3,15 +3,17 @@
 Audio of length T is squeezed column-major into an ``height x T/height`` matrix: element (j, i) is
 sample ``i * height + j``, so the height axis runs over adjacent samples and is the autoregressive axis,
 while the width axis (groups of ``height`` samples) is processed in parallel. Each of the ``n_flows``
-flows is an affine transform ``z = x * exp(log_s) + t`` whose ``log_s``/``t`` at row ``i`` come from a
-2-D WaveNet (causal along height, non-causal along width) that sees rows ``< i`` and the upsampled mel.
+flows copies row 0 unchanged and transforms rows 1 .. H-1 by ``z = x * exp(log_s) + t``, whose
+``log_s``/``t`` at row ``i`` come from a 2-D WaveNet (causal along height, non-causal along width) that
+sees rows ``< i`` and conditioning row ``i`` of the upsampled mel (the original code's layout).
 The height order is reversed after every flow (the "no bipartization" permutation).
 
 Layer set, per flow (all convolutions with bias; weight norm on every one but the zero-initialised
 output projection): a 1x1 input projection 1 -> C; ``n_layers`` residual layers, each with one 3x3
-dilated convolution C -> 2C (filter and gate halves), a 1x1 mel projection n_mels -> 2C, and 1x1
-residual C -> C and skip C -> C convolutions (the last layer keeps its residual convolution, as in the
-reference code); the summed skips go to a plain 1x1 output projection C -> 2 (log_s, t), zero-initialised.
+dilated convolution C -> 2C (filter and gate halves), a 1x1 mel projection n_mels -> 2C, and one fused
+1x1 residual-and-skip convolution C -> 2C (the last layer keeps its residual half, as in the reference
+code); the residual sum is not rescaled; the summed skips go to a plain 1x1 output projection C -> 2
+(log_s, t), zero-initialised.
 The mel upsampler is two weight-normed ConvTranspose2d(1, 1, (3, 2s), stride (1, s), padding (1, s/2)),
 s = 16, each followed by LeakyReLU(0.4). Counted with weight-norm g and v this gives
 1280 C^2 + 11048 C + 212 parameters at 80 mels: 5,950,164 (C=64), 12,857,300 (C=96), 22,385,876 (C=128).
@@ -19,12 +21,14 @@ s = 16, each followed by LeakyReLU(0.4). Counted with weight-norm g and v this g
 Training: Gaussian NLL with sigma 1, per element; Adam lr 2e-4; gradient-norm clip 5.
 Generation inverts the flows row by row, either with per-layer convolution caches ("cached", one row of
 compute per row) or by re-running the whole 2-D WaveNet on all rows generated so far ("naive", the
-computation the paper's FLOP figures count). Both give the same audio.
+computation the paper's FLOP figures count). Both give the same audio, ``frames * hop_length`` samples
+(the original reverse passes drop the last 3 frames' samples; we keep them).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
@@ -56,7 +60,11 @@ def squeeze_condition(cond: torch.Tensor, height: int) -> torch.Tensor:
 
 
 class ResidualLayer(nn.Module):
-    """Gated 2-D dilated convolution, causal along height, conditioned on the squeezed mel."""
+    """Gated 2-D dilated convolution, causal along height, conditioned on the squeezed mel.
+
+    The residual and skip 1x1 convolutions are one convolution C -> 2C whose output is split (residual
+    half first), as in the original: the same parameters and arithmetic as two, one call fewer.
+    """
 
     def __init__(self, channels: int, n_mels: int, kernel_size: int, dilation_h: int, dilation_w: int):
         super().__init__()
@@ -72,13 +80,12 @@ class ResidualLayer(nn.Module):
             )
         )
         self.cond = weight_norm(nn.Conv2d(n_mels, 2 * channels, 1))
-        self.res = weight_norm(nn.Conv2d(channels, channels, 1))
-        self.skip = weight_norm(nn.Conv2d(channels, channels, 1))
+        self.res_skip = weight_norm(nn.Conv2d(channels, 2 * channels, 1))
 
     def _gate(self, conv_out: torch.Tensor, cond: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         filt, gate = (conv_out + cond).chunk(2, dim=1)
-        out = torch.tanh(filt) * torch.sigmoid(gate)
-        return (h + self.res(out)) * math.sqrt(0.5), self.skip(out)
+        residual, skip = self.res_skip(torch.tanh(filt) * torch.sigmoid(gate)).chunk(2, dim=1)
+        return h + residual, skip  # no sqrt(0.5) scaling of the sum (the original has none)
 
     def forward(self, h: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """All rows at once; ``cond`` is this layer's mel projection for the same rows."""
@@ -90,7 +97,12 @@ class ResidualLayer(nn.Module):
 
 
 class Flow(nn.Module):
-    """One affine autoregressive flow along height, parameterised by a 2-D WaveNet."""
+    """One affine autoregressive flow along height, parameterised by a 2-D WaveNet.
+
+    Row 0 passes through unchanged; row i >= 1 is scaled and shifted by log_s, t that the WaveNet
+    computes from rows 0 .. i-1 and conditioning row i. So the WaveNet sees the input rows 0 .. H-2
+    against the conditioning rows 1 .. H-1, and its output row j belongs to row j + 1.
+    """
 
     def __init__(
         self,
@@ -111,49 +123,54 @@ class Flow(nn.Module):
         nn.init.zeros_(self.proj.weight)
         nn.init.zeros_(self.proj.bias)
 
-    def wavenet(self, x_shift: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """log_s, t for every row of the (already shifted) input: row i sees input rows <= i."""
-        h = self.front(x_shift)
-        skip = 0
-        for layer in self.layers:
-            h, s = layer(h, layer.cond(cond))
-            skip = skip + s
+    def project_condition(self, cond: torch.Tensor) -> list[torch.Tensor]:
+        """Each layer's 1x1 mel projection of ``cond`` (all rows), computed once per inverse pass."""
+        return [layer.cond(cond) for layer in self.layers]
+
+    def wavenet(self, x_rows: torch.Tensor, conds: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """log_s, t for every row of ``x_rows``: output row j sees input rows <= j (causal along height).
+        ``conds`` yields each layer's mel projection for the rows the outputs belong to."""
+        h = self.front(x_rows)
+        skip = None
+        for layer, cond in zip(self.layers, conds):
+            h, s = layer(h, cond)
+            skip = s if skip is None else skip + s
         log_s, t = self.proj(skip).chunk(2, dim=1)
         return log_s, t
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, 1, H, W) -> z, per-item log-determinant."""
-        x_shift = F.pad(x, (0, 0, 1, 0))[:, :, :-1]
-        log_s, t = self.wavenet(x_shift, cond)
-        return x * torch.exp(log_s) + t, log_s.sum(dim=(1, 2, 3))
+        """x (B, 1, H, W) -> z (row 0 unchanged), per-item log-determinant."""
+        below = cond[:, :, 1:]
+        log_s, t = self.wavenet(x[:, :, :-1], (layer.cond(below) for layer in self.layers))
+        z = torch.cat([x[:, :, :1], x[:, :, 1:] * torch.exp(log_s) + t], dim=2)
+        return z, log_s.sum(dim=(1, 2, 3))
 
     def inverse_naive(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """Row i: re-run the whole WaveNet on the i + 1 shifted rows known so far, keep its last row."""
-        batch, _, height, width = z.shape
-        x_shift = z.new_zeros(batch, 1, 1, width)
-        rows = []
-        for i in range(height):
-            log_s, t = self.wavenet(x_shift, cond[:, :, : i + 1])
+        """Row i: re-run the whole WaveNet on the i rows known so far, keep its last output row."""
+        height = z.shape[2]
+        conds = self.project_condition(cond)
+        x = z[:, :, :1]
+        for i in range(1, height):
+            log_s, t = self.wavenet(x, [c[:, :, 1 : i + 1] for c in conds])
             row = (z[:, :, i : i + 1] - t[:, :, -1:]) * torch.exp(-log_s[:, :, -1:])
-            rows.append(row)
-            x_shift = torch.cat([x_shift, row], dim=2)
-        return torch.cat(rows, dim=2)
+            x = torch.cat([x, row], dim=2)
+        return x
 
     def inverse_cached(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Row i costs one row of compute: each layer keeps a queue of its past input rows."""
         batch, _, height, width = z.shape
-        conds = [layer.cond(cond) for layer in self.layers]
+        conds = self.project_condition(cond)
         queues = [z.new_zeros(batch, self.channels, layer.context, width) for layer in self.layers]
-        prev = z.new_zeros(batch, 1, 1, width)
-        rows = []
-        for i in range(height):
+        prev = z[:, :, :1]
+        rows = [prev]
+        for i in range(1, height):
             h = self.front(prev)
-            skip = 0
+            skip = None
             for k, layer in enumerate(self.layers):
                 window = torch.cat([queues[k], h], dim=2)
                 queues[k] = window[:, :, 1:]
                 h, s = layer.step(window, conds[k][:, :, i : i + 1])
-                skip = skip + s
+                skip = s if skip is None else skip + s
             log_s, t = self.proj(skip).chunk(2, dim=1)
             prev = (z[:, :, i : i + 1] - t) * torch.exp(-log_s)
             rows.append(prev)

@@ -31,7 +31,13 @@ hop 512 and the L substitute matches the count but not the compute of the unknow
 Diffusion: 50-step linear beta schedule 1e-6 .. 1e-2 for training and sampling; training draws
 sqrt(alpha_bar) uniformly between two consecutive points of the schedule and regresses the noise with an
 L1 loss (Adam lr 1e-3, gradient norm clipped at 1); sampling is the ancestral loop from Gaussian noise,
-noise injected at every step but the last, output clamped to [-1, 1].
+noise injected at every step but the last: by default WaveGrad's Algorithm 2 with the iterate clamped to
+[-1, 1], or (``sampler="authors"``) the authors' variant that clips a predicted clean signal instead.
+Noise levels (alpha_bar, sqrt(alpha_bar) and the encoding) are computed in float64, then cast.
+
+Network defaults are the authors' (the paper trained theirs): LeakyReLU slope 0.01 and noise-level encoding
+frequencies 1e-4 ** linspace(0, 1, half). The WaveGrad paper's values are a hyperparameter choice:
+``leaky_relu_slope=0.2, noise_encoding="wavegrad_paper"`` (frequencies 1e-4 ** (i / half)).
 """
 
 from __future__ import annotations
@@ -65,20 +71,40 @@ def _dilations(count: int, cycle: int) -> list[int]:
     return [2 ** (i % cycle) for i in range(count)]
 
 
-class NoiseLevelEncoding(nn.Module):
-    """Transformer sinusoidal encoding of the continuous noise level sqrt(alpha_bar), scaled by C = 5000."""
+NOISE_ENCODINGS = ("authors", "wavegrad_paper")
+SAMPLERS = ("algorithm2", "authors")
 
-    def __init__(self, channels: int, scale: float = 5000.0):
+
+class NoiseLevelEncoding(nn.Module):
+    """Sinusoidal encoding of the continuous noise level sqrt(alpha_bar), scaled by C = 5000.
+
+    Frequencies over the ``half = channels // 2`` sine (then cosine) channels: ``"authors"`` (the network
+    the paper trained) 1e-4 ** linspace(0, 1, half), from 1 down to exactly 1e-4; ``"wavegrad_paper"``
+    (the Transformer form the WaveGrad paper cites) 1e-4 ** (i / half), i = 0 .. half-1. Computed in
+    float64 from a float64 noise level, then cast: the x5000 scale would turn float32 rounding of the
+    level (~6e-8) into visible phase errors.
+    """
+
+    def __init__(self, channels: int, scale: float = 5000.0, frequencies: str = "authors"):
         super().__init__()
+        if frequencies not in NOISE_ENCODINGS:
+            raise ValueError(f"wavegrad: noise_encoding {frequencies!r} is not one of {NOISE_ENCODINGS}")
         self.channels = channels
         self.scale = scale
-        half = channels // 2
-        frequencies = torch.exp(-math.log(1e4) * torch.arange(half, dtype=torch.float32) / max(half, 1))
-        self.register_buffer("frequencies", frequencies, persistent=False)
+        self.kind = frequencies
+
+    def frequencies(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        half = self.channels // 2
+        if self.kind == "authors":
+            exponents = torch.linspace(0.0, 1.0, half, dtype=torch.float64, device=device)
+        else:
+            exponents = torch.arange(half, dtype=torch.float64, device=device) / max(half, 1)
+        return torch.pow(1e-4, exponents)
 
     def forward(self, noise_level: torch.Tensor) -> torch.Tensor:
-        """(B,) -> (B, channels, 1)."""
-        angles = self.scale * noise_level.reshape(-1, 1).to(self.frequencies.dtype) * self.frequencies
+        """(B,) -> (B, channels, 1), float64."""
+        level = noise_level.reshape(-1, 1).to(torch.float64)
+        angles = self.scale * level * self.frequencies(level.device)
         encoding = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
         if encoding.shape[1] < self.channels:  # odd width: one zero channel
             encoding = F.pad(encoding, (0, self.channels - encoding.shape[1]))
@@ -88,11 +114,11 @@ class NoiseLevelEncoding(nn.Module):
 class FiLM(nn.Module):
     """Scale and shift for a UBlock from an audio-path feature map and the noise level."""
 
-    def __init__(self, in_channels: int, out_channels: int, slope: float, noise_scale: float):
+    def __init__(self, in_channels: int, out_channels: int, slope: float, noise_scale: float, noise_encoding: str):
         super().__init__()
         self.slope = slope
         self.input_conv = _conv(in_channels, out_channels, 3)
-        self.encoding = NoiseLevelEncoding(out_channels, noise_scale)
+        self.encoding = NoiseLevelEncoding(out_channels, noise_scale, noise_encoding)
         self.scale_conv = _conv(out_channels, out_channels, 3)
         self.shift_conv = _conv(out_channels, out_channels, 3)
 
@@ -159,6 +185,7 @@ class WaveGradNetwork(nn.Module):
         down_dilation_cycle: int,
         slope: float,
         noise_scale: float,
+        noise_encoding: str,
     ):
         super().__init__()
         ublock_channels = up_channels[1:-1]
@@ -177,10 +204,14 @@ class WaveGradNetwork(nn.Module):
             for c_in, c_out, ratio in zip(down_channels[1:-1], down_channels[2:], down_ratios)
         )
         film_widths = list(reversed(ublock_channels[1:]))  # UBlock outputs, last block first
-        self.films = nn.ModuleList(FiLM(d, u, slope, noise_scale) for d, u in zip(down_channels[1:], film_widths))
+        self.films = nn.ModuleList(
+            FiLM(d, u, slope, noise_scale, noise_encoding) for d, u in zip(down_channels[1:], film_widths)
+        )
 
     def forward(self, noisy_audio: torch.Tensor, mel: torch.Tensor, noise_level: torch.Tensor) -> torch.Tensor:
-        """(B, samples), (B, n_mels, frames), (B,) -> predicted noise (B, samples)."""
+        """(B, samples), (B, n_mels, frames), (B,) -> predicted noise (B, samples).
+
+        ``noise_level`` is best passed in float64 (the encoding is computed in float64)."""
         y = self.audio_conv(noisy_audio.unsqueeze(1))
         modulations = [self.films[0](y, noise_level)]
         for dblock, film in zip(self.dblocks, self.films[1:]):
@@ -215,7 +246,7 @@ def default_upsample_ratios(hop_length: int, n_stages: int, blocks_per_stage: in
 
 class WaveGrad(Vocoder):
     family = "wavegrad"
-    inference_options = ("inference_steps", "inference_noise_schedule")
+    inference_options = ("inference_steps", "inference_noise_schedule", "sampler")
     presets = {
         "S": dict(  # the authors' small.yaml
             up_channels=[80, 256, 256, 256, 128, 64, 64, 1],
@@ -259,12 +290,19 @@ class WaveGrad(Vocoder):
         inference_noise_schedule: list[float] | None = None,
         learning_rate: float = 1e-3,
         grad_clip_norm: float = 1.0,
-        leaky_relu_slope: float = 0.2,
+        leaky_relu_slope: float = 0.01,
         noise_level_scale: float = 5000.0,
+        noise_encoding: str = "authors",
+        sampler: str = "algorithm2",
     ):
         """``train_noise_schedule`` / ``inference_noise_schedule`` are explicit beta lists; when None they are
         ``linspace(beta_start, beta_end, train_steps)`` / ``linspace(beta_start, beta_end, inference_steps)``.
-        An explicit inference schedule sets the number of inference steps to its length."""
+        An explicit inference schedule sets the number of inference steps to its length.
+
+        ``leaky_relu_slope`` 0.01 and ``noise_encoding="authors"`` are the network the paper trained (the
+        authors' code); the WaveGrad paper's own network has slope 0.2 and ``"wavegrad_paper"``.
+        ``sampler``: ``"algorithm2"`` (WaveGrad's Algorithm 2) or ``"authors"`` (the authors' code: clipped
+        clean-signal prediction and posterior mean, see ``_step_authors``)."""
         super().__init__(n_mels=n_mels, hop_length=hop_length, sample_rate=sample_rate)
         up_channels, down_channels = [int(c) for c in up_channels], [int(c) for c in down_channels]
         n_ublocks = len(up_channels) - 3
@@ -287,6 +325,9 @@ class WaveGrad(Vocoder):
         if len(upsample_ratios) != n_ublocks or min(upsample_ratios) < 1:
             raise ValueError(f"wavegrad: upsample_ratios needs {n_ublocks} positive entries, got {upsample_ratios}")
         check_upsampling(self.family, "upsample_ratios", upsample_ratios, hop_length)
+        if sampler not in SAMPLERS:
+            raise ValueError(f"wavegrad: sampler {sampler!r} is not one of {SAMPLERS}")
+        self.sampler = sampler
         self.upsample_ratios = upsample_ratios
         self.generator = WaveGradNetwork(
             up_channels,
@@ -296,6 +337,7 @@ class WaveGrad(Vocoder):
             int(down_dilation_cycle),
             leaky_relu_slope,
             noise_level_scale,
+            noise_encoding,
         )
         if train_noise_schedule is None:
             train_noise_schedule = linear_betas(beta_start, beta_end, train_steps)
@@ -312,23 +354,41 @@ class WaveGrad(Vocoder):
 
     # ----------------------------------------------------------------- inference
     def infer(self, mel: torch.Tensor) -> torch.Tensor:
-        """Ancestral sampling (WaveGrad Algorithm 2) over the inference schedule, from Gaussian noise."""
+        """Ancestral sampling over the inference schedule from Gaussian noise, by ``self.sampler``.
+
+        Noise levels are computed in float64 and reach the network in float64 (see NoiseLevelEncoding)."""
         betas = self.inference_betas
         alpha_bars = [1.0, *cumulative_alphas(betas)]  # alpha_bar_0 = 1, ..., alpha_bar_N
+        step = self._step_algorithm2 if self.sampler == "algorithm2" else self._step_authors
         batch, _, frames = mel.shape
         y = torch.randn(batch, frames * self.hop_length, device=mel.device, dtype=mel.dtype)
         for n in range(len(betas), 0, -1):
             beta, alpha_bar, alpha_bar_prev = betas[n - 1], alpha_bars[n], alpha_bars[n - 1]
-            noise_level = torch.full((batch,), math.sqrt(alpha_bar), device=mel.device, dtype=mel.dtype)
+            noise_level = torch.full((batch,), math.sqrt(alpha_bar), device=mel.device, dtype=torch.float64)
             eps = self.generator(y, mel, noise_level)
-            y = (y - beta / math.sqrt(1.0 - alpha_bar) * eps) / math.sqrt(1.0 - beta)
+            y = step(y, eps, beta, alpha_bar, alpha_bar_prev)
             if n > 1:
-                sigma = math.sqrt(beta * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar))
-                y = y + sigma * torch.randn_like(y)
-            # Clamped at every step, as lmnt-com's WaveGrad and DiffWave samplers do: an undertrained
-            # network otherwise drives the iterate to inf (and NaN) over 50 steps.
-            y = y.clamp(-1.0, 1.0)
+                y = y + math.sqrt(beta * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)) * torch.randn_like(y)
+            if self.sampler == "algorithm2":
+                # Clamped at every step, as lmnt-com's WaveGrad and DiffWave samplers do: an undertrained
+                # network otherwise drives the iterate to inf (and NaN) over 50 steps.
+                y = y.clamp(-1.0, 1.0)
         return y
+
+    @staticmethod
+    def _step_algorithm2(y, eps, beta: float, alpha_bar: float, alpha_bar_prev: float) -> torch.Tensor:
+        """WaveGrad's Algorithm 2 mean: (y - beta / sqrt(1 - alpha_bar) * eps) / sqrt(1 - beta)."""
+        return (y - beta / math.sqrt(1.0 - alpha_bar) * eps) / math.sqrt(1.0 - beta)
+
+    @staticmethod
+    def _step_authors(y, eps, beta: float, alpha_bar: float, alpha_bar_prev: float) -> torch.Tensor:
+        """The authors' sampler mean: the clean signal predicted as y / sqrt(alpha_bar) - sqrt(1 - alpha_bar) * eps
+        (the exact inverse has sqrt(1 / alpha_bar - 1)), clipped to [-1, 1], then the posterior mean with
+        sqrt(alpha_bar) where the posterior has sqrt(1 - beta). The last step returns the clipped prediction."""
+        clean = (y / math.sqrt(alpha_bar) - math.sqrt(1.0 - alpha_bar) * eps).clamp(-1.0, 1.0)
+        to_clean = math.sqrt(alpha_bar_prev) * beta / (1.0 - alpha_bar)
+        to_noisy = math.sqrt(alpha_bar) * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)
+        return to_clean * clean + to_noisy * y
 
     # ------------------------------------------------------------------ training
     def setup_training(self) -> None:
@@ -349,9 +409,10 @@ class WaveGrad(Vocoder):
         u = torch.rand(batch, dtype=torch.float64)
         noise_level = levels[step - 1] + u * (levels[step] - levels[step - 1])
         noise = torch.randn(batch, samples).to(device=audio.device, dtype=audio.dtype)
-        level = noise_level.to(device=audio.device, dtype=audio.dtype)
-        noisy = level[:, None] * audio + torch.sqrt(1.0 - level[:, None] ** 2) * noise
-        return F.l1_loss(self.generator(noisy, mel, level), noise)
+        signal_scale = noise_level[:, None].to(device=audio.device, dtype=audio.dtype)
+        noise_scale = torch.sqrt(1.0 - noise_level[:, None] ** 2).to(device=audio.device, dtype=audio.dtype)
+        noisy = signal_scale * audio + noise_scale * noise
+        return F.l1_loss(self.generator(noisy, mel, noise_level.to(audio.device)), noise)
 
     def training_step(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, float]:
         (optimizer,) = self.optimizers
