@@ -106,7 +106,12 @@ def training_job(tmp_path, data, out_dir, max_steps):
 def test_training_job_writes_a_generator_that_reloads(data, tmp_path):
     out = tmp_path / "out"
     summary = training_job(tmp_path, data, out, max_steps=2)
-    assert json.loads((out / "summary.json").read_text())["steps"] == 2 == summary["steps"]
+    written = json.loads((out / "summary.json").read_text())
+    assert written["steps"] == 2 == summary["steps"]
+    # What the summary table reads from it (summary.summary_row).
+    assert written["batch_size"] == 2 and written["device_name"] == "cpu"
+    assert written["energy"]["kwh"] > 0 and written["energy"]["method"] in ("measured", "estimated")
+    assert written["energy"]["kg_co2eq"] == pytest.approx(written["energy"]["kwh"] * 0.7)
     assert len((out / "losses.jsonl").read_text().splitlines()) == 2
     model = load_generator(out / "gen.pt")
     assert model.family == "diffwave"

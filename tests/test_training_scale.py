@@ -1,5 +1,7 @@
 """Training at scale, tested on the CPU: batch-size search, training energy, schedules, precision."""
 
+import json
+
 import pytest
 import torch
 
@@ -7,6 +9,7 @@ from vocoder_energy.batch_size import largest_fitting_batch, resolve_batch_size
 from vocoder_energy.models import build_vocoder
 from vocoder_energy.schedules import build_schedulers
 from vocoder_energy.training import TrainingSettings, train
+from vocoder_energy.validation import Validation
 
 TINY = {
     "diffwave": dict(residual_channels=4, residual_layers=2, dilation_cycle_length=2),
@@ -134,3 +137,22 @@ def test_a_bf16_autocast_step_runs_on_the_cpu(data, tmp_path, family):
     after = model.generator.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert all(after[k].dtype == before[k].dtype for k in before)  # weights stay fp32
+
+
+def test_validation_is_logged_with_its_step_keeps_snippets_and_does_not_change_the_run(data, tmp_path):
+    settings = TrainingSettings(batch_size=2, max_steps=3, checkpoint_every_seconds=3600, seed=3)
+    plain = tiny_model()
+    train(plain, *data, settings, tmp_path / "a" / "ck.pt", tmp_path / "a" / "log.jsonl", meter=None)
+
+    validated = tiny_model()
+    validation = Validation(*data, every_seconds=0, out_dir=tmp_path / "val", sample_rate=16000, clips=3)
+    log = tmp_path / "b" / "log.jsonl"
+    summary = train(validated, *data, settings, tmp_path / "b" / "ck.pt", log, meter=None, validation=validation)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    checks = [r for r in records if "val_d_stft" in r]
+    assert [r["step"] for r in checks] == [1, 2, 3] and all(r["val_d_stft"] > 0 for r in checks)
+    assert summary["last_validation_d_stft"] == checks[-1]["val_d_stft"]
+    assert summary["final_losses"] and "val_d_stft" not in summary["final_losses"]
+    assert len(list((tmp_path / "val").glob("step000000003_clip*.wav"))) == 2
+    for name, value in plain.state_dict().items():
+        assert torch.equal(value, validated.state_dict()[name]), name

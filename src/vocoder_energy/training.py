@@ -30,6 +30,7 @@ from .energy import find_meter
 from .features import load_split
 from .models import Vocoder, base, build_vocoder
 from .training_energy import TrainingEnergy
+from .validation import TensorBoard, Validation
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class TrainingSettings:
     auto_batch_fallback: int = 16  # what "auto" means without CUDA
     precision: str = "fp32"
     lr_schedule: str = "recipe"
+    validation_every_seconds: float | None = None  # None: no validation while training
+    validation_clips: int = 4
 
     def __post_init__(self):
         if self.max_steps is None and self.max_seconds is None:
@@ -51,7 +54,13 @@ class TrainingSettings:
 
 
 # Settings that do not change what is trained: excluded from a run's fingerprint.
-OPERATIONAL_SETTINGS = ("max_steps", "max_seconds", "checkpoint_every_seconds")
+OPERATIONAL_SETTINGS = (
+    "max_steps",
+    "max_seconds",
+    "checkpoint_every_seconds",
+    "validation_every_seconds",
+    "validation_clips",
+)
 
 
 class Interrupted(RuntimeError):
@@ -88,12 +97,14 @@ def train(
     assumed_watts: float = 300.0,
     carbon_intensity_kg_per_kwh: float = 0.7,
     batch_search: Callable[[], int] | None = None,
+    validation: Validation | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train ``model`` within the budget; resumes from ``checkpoint`` if it exists. Returns a summary.
 
     ``meter``: an energy meter (``energy.find_meter``'s surface), None for ``estimated``, or "find".
     ``batch_search``: what ``batch_size: auto`` runs (default: the CUDA search on CUDA, none elsewhere).
+    ``validation``: run when due (training seconds), logged in the loss log as ``val_*`` records.
     """
     device = device or pick_device()
     checkpoint, loss_log = Path(checkpoint), Path(loss_log)
@@ -111,6 +122,7 @@ def train(
 
         batch_size = resolve_batch_size(settings.batch_size, settings.auto_batch_fallback, batch_search)
     log(f"batch size {batch_size} ({settings.batch_size} requested), precision {settings.precision}, device {device}")
+    audio_t, mel_t = _on_device_if_it_fits(device, audio_t, mel_t)
     model.to(device)
     model.train()
     model.setup_training()
@@ -166,13 +178,18 @@ def train(
         bar_format=None if settings.max_steps else "{desc}: {n} steps [{elapsed}, {rate_fmt}]{postfix}",
     )
     last_save = time.monotonic()
+    if validation:
+        validation.last_seconds = elapsed  # the interval counts from (re)start
+    board = TensorBoard(checkpoint.parent / "tensorboard")
     try:
         with open(loss_log, "a") as log_file:
             while not _budget_spent(settings, step, elapsed):
                 started = time.monotonic()
                 index = batch_indices(settings.seed, step, len(audio_t), batch_size)
                 with precision.autocast(settings.precision, device):
-                    losses = model.training_step(audio_t[index].to(device), mel_t[index].to(device))
+                    losses = model.training_step(
+                        audio_t[index.to(audio_t.device)].to(device), mel_t[index.to(mel_t.device)].to(device)
+                    )
                 step += 1
                 if step % epoch_steps == 0:
                     for scheduler in schedulers:
@@ -180,7 +197,14 @@ def train(
                 elapsed += time.monotonic() - started  # the losses are floats: the step has synchronised
                 log_file.write(json.dumps({"step": step, "seconds": round(elapsed, 3), **losses}) + "\n")
                 bar.update(1)
+                board.record({"step": step, **losses})
+                if validation and validation.due(elapsed):
+                    record = validation.run(model, step, elapsed, device)
+                    log_file.write(json.dumps(record) + "\n")
+                    board.record(record)
                 shown = {k: f"{v:.3g}" for k, v in losses.items()}
+                if validation and validation.last_d_stft is not None:
+                    shown["val D_STFT"] = f"{validation.last_d_stft:.3g}"
                 bar.set_postfix({**shown, "left": _budget_left(settings, step, elapsed)})
                 if stop_signal:
                     log_file.flush()
@@ -193,6 +217,7 @@ def train(
         save()
     finally:
         bar.close()
+        board.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return {
@@ -207,9 +232,21 @@ def train(
         "epochs": step / epoch_steps,
         "learning_rates": [group["lr"] for o in model.optimizers for group in o.param_groups],
         "energy": energy.report(carbon_intensity_kg_per_kwh),
+        "last_validation_d_stft": _last_validation(loss_log),
         "settings": asdict(settings),
         "num_parameters": model.num_parameters(),
     }
+
+
+def _on_device_if_it_fits(device: torch.device, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The training split on the GPU (no host-to-device copy per step), or left in host memory."""
+    if device.type != "cuda":
+        return tensors
+    try:
+        return tuple(t.to(device) for t in tensors)
+    except torch.OutOfMemoryError:
+        torch.cuda.empty_cache()
+        return tensors
 
 
 def _budget_left(settings: TrainingSettings, step: int, elapsed: float) -> str:
@@ -242,8 +279,14 @@ def _last_losses(loss_log: Path) -> dict[str, float]:
     lines = loss_log.read_text().splitlines()
     if not lines:
         return {}
-    record = json.loads(lines[-1])
+    steps = (r for r in map(json.loads, reversed(lines)) if not any(k.startswith("val_") for k in r))
+    record = next(steps, {})
     return {k: v for k, v in record.items() if k not in ("step", "seconds")}
+
+
+def _last_validation(loss_log: Path) -> float | None:
+    records = [json.loads(line) for line in loss_log.read_text().splitlines() if "val_d_stft" in line]
+    return records[-1]["val_d_stft"] if records else None
 
 
 # ------------------------------------------------------------------ generator files
@@ -277,9 +320,12 @@ def run_training_job(
     summary_out: str | Path,
     losses_out: str | Path,
     checkpoint_root: str | Path,
+    validation_features: str | Path | None = None,
     **train_options: Any,
 ) -> dict[str, Any]:
     """One ``{family}_{size}`` job of the workflow: train, then write the generator, summary and loss log.
+
+    ``validation_features``: held-out clips to validate on every ``settings.validation_every_seconds``.
 
     ``train_options`` go to ``train`` (device, meter, assumed_watts, carbon_intensity_kg_per_kwh, ...).
     """
@@ -300,20 +346,21 @@ def run_training_job(
     code = [file_sha256(sys.modules[m].__file__) for m in modules]
     key = fingerprint(family, size, hyperparameters, science, file_sha256(train_features), code)
     run_dir = Path(checkpoint_root) / f"{family}_{size}-{key}"
-    summary = train(
-        model,
-        audio,
-        mel,
-        settings,
-        run_dir / "checkpoint.pt",
-        run_dir / "losses.jsonl",
-        **train_options,
-    )
-    summary.update(
-        size=size,
-        hyperparameters=hyperparameters,
-        checkpoint=str(run_dir / "checkpoint.pt"),
-    )
+    validation = None
+    if validation_features is not None and settings.validation_every_seconds is not None:
+        held_out_audio, held_out_mel, _ = load_split(validation_features)
+        validation = Validation(
+            held_out_audio,
+            held_out_mel,
+            settings.validation_every_seconds,
+            run_dir / "validation",
+            model.sample_rate,
+            settings.validation_clips,
+            settings.seed,
+        )
+    checkpoint, loss_log = run_dir / "checkpoint.pt", run_dir / "losses.jsonl"
+    summary = train(model, audio, mel, settings, checkpoint, loss_log, validation=validation, **train_options)
+    summary.update(size=size, hyperparameters=hyperparameters, checkpoint=str(checkpoint))
     save_generator(model, size, hyperparameters, generator_out)
     write_durably((run_dir / "losses.jsonl").read_bytes(), losses_out)
     write_durably(json.dumps(summary, indent=2).encode(), summary_out)

@@ -38,10 +38,18 @@ def section(name, leave_out=()):
     return canonical({k: v for k, v in config[name].items() if k not in leave_out})
 
 
+# Training settings that change how a run is watched, not what it trains.
+OPERATIONAL_TRAINING = (
+    "checkpoint_every_seconds",
+    "validation_every_seconds",
+    "validation_clips",
+)
+
+
 def training_params():
-    """Training settings that define the run; the checkpoint interval is operational, so changing
-    it neither reruns nor restarts training (the script reads it from the config)."""
-    return section("training", leave_out=("checkpoint_every_seconds",))
+    """Training settings that define the run; the operational ones neither rerun nor restart
+    training (the script reads them from the config)."""
+    return section("training", leave_out=OPERATIONAL_TRAINING)
 
 
 def overrides(wildcards):
