@@ -34,3 +34,22 @@ def test_waveflow_reverse_benchmark_prints_the_same_audio_and_fewer_flops_cached
     flop_ratio = float(re.search(r"FLOPs x([\d.]+)", out)[1])
     assert flop_ratio > 1.5
     assert float(re.search(r"max \|audio difference\|: ([\d.e+-]+)", out)[1]) < 1e-4
+
+
+def test_training_speed_benchmark_prints_steps_per_second_for_every_configured_model():
+    out = run(
+        "training_speed.py",
+        *("--config", str(ROOT / "tests" / "data" / "tiny.yaml"), "--batch-size", "1"),
+        *("--steps", "1", "--warmup", "0", "--segment", "2048"),
+    )
+    rows = re.findall(r"^\| (\w+) \| ([SML]) \| ([\d.e+-]+) \| ([\d.e+-]+) \|$", out, re.M)
+    assert [(m, s) for m, s, _, _ in rows] == [
+        ("melgan", "S"),
+        ("hifigan", "S"),
+        ("hifigan", "M"),
+        ("waveglow", "S"),
+        ("waveflow", "S"),
+        ("wavegrad", "S"),
+        ("diffwave", "S"),
+    ]
+    assert all(float(rate) > 0 for _, _, rate, _ in rows)
