@@ -63,3 +63,12 @@ def test_a_lease_is_released_when_the_job_ends(tmp_path):
         assert str(device) == "cuda:0"
     with gpu_lease(tmp_path, device_count=1, poll_seconds=0.01, log=lambda m: None) as device:
         assert str(device) == "cuda:0"
+
+
+def test_leases_are_named_by_the_physical_gpu_of_cuda_visible_devices(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    with gpu_lease(tmp_path, device_count=2, log=lambda m: None) as first:
+        with gpu_lease(tmp_path, device_count=2, log=lambda m: None) as second:
+            assert (str(first), str(second)) == ("cuda:0", "cuda:1")
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["gpu-2.lock", "gpu-3.lock"]

@@ -2,8 +2,10 @@
 
 Snakemake's ``--resources gpu=N`` bounds how many GPU jobs run at once, but not which GPU each one
 takes; the lease does. The kernel drops an ``flock`` when its process dies, even by SIGKILL, so a killed
-job never keeps its GPU. Where a scheduler (Slurm) has set ``CUDA_VISIBLE_DEVICES``, the job uses what
-it was given and takes no lease: the scheduler already made the choice.
+job never keeps its GPU. Inside a Slurm job the job uses the GPU Slurm gave it (``CUDA_VISIBLE_DEVICES``)
+and takes no lease: the scheduler already chose, and with device cgroups every job sees its GPU as "0".
+Elsewhere a ``CUDA_VISIBLE_DEVICES`` a person set limits the GPUs leased; lock files are named by the
+physical device, so two jobs with the same visible list still get different GPUs.
 """
 
 from __future__ import annotations
@@ -37,21 +39,24 @@ def gpu_lease(
     """The device this job uses, held for the ``with`` block: a free GPU, the scheduler's, or the CPU.
 
     ``device_count`` defaults to the CUDA devices visible (injected in tests). Waits while all are leased.
+    Index ``i`` of the visible devices is leased as the ``i``-th entry of ``CUDA_VISIBLE_DEVICES`` (or ``i``).
     """
-    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None and torch.cuda.is_available():
-        log(f"GPU: cuda:0 of CUDA_VISIBLE_DEVICES={os.environ['CUDA_VISIBLE_DEVICES']} (given by the scheduler)")
+    given = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if os.environ.get("SLURM_JOB_ID") and given and torch.cuda.is_available():
+        log(f"GPU: cuda:0 of CUDA_VISIBLE_DEVICES={given} (given by Slurm job {os.environ['SLURM_JOB_ID']})")
         yield torch.device("cuda", 0)
         return
     count = torch.cuda.device_count() if device_count is None else device_count
     if count == 0:
         yield torch.device("cpu")
         return
+    names = given.split(",")[:count] if given else [str(index) for index in range(count)]
     directory = Path(lease_dir) if lease_dir is not None else default_lease_dir()
     directory.mkdir(parents=True, exist_ok=True)
     waited = False
     while True:
-        for index in range(count):
-            lock_path = directory / f"gpu{index}.lock"
+        for index, name in enumerate(names):
+            lock_path = directory / f"gpu-{name.strip()}.lock"
             handle = open(lock_path, "a+")
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
