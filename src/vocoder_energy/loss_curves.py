@@ -58,6 +58,11 @@ def smoothed(values: np.ndarray) -> np.ndarray:
 
 
 def _curve(ax, steps: np.ndarray, values: np.ndarray, label: str, colour: str | None = None) -> None:
+    if len(steps) <= 50:  # a short run: every step as a point (a single step draws no line)
+        ax.plot(steps, values, "o-", ms=4, lw=1.2, color=colour, label=label)
+        ax.set_xlabel("step")
+        ax.grid(True, alpha=0.3)
+        return
     line = ax.plot(steps, values, alpha=0.25, lw=0.8, color=colour)[0]
     ax.plot(steps, smoothed(values), lw=1.5, color=line.get_color(), label=label)
     ax.set_xlabel("step")

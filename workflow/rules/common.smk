@@ -103,3 +103,8 @@ def model_code(script, *modules):
 
 def per_job(pattern):
     return [pattern.format(model=model, size=size) for model, size in JOBS]
+
+
+def per_job_sorted(pattern):
+    """``per_job`` in a fixed order, for outputs that must not change when models are reordered."""
+    return [pattern.format(model=model, size=size) for model, size in sorted(JOBS)]

@@ -1,13 +1,13 @@
 rule loss_figures:
     input:
-        losses=per_job("results/train/{model}_{size}_losses.jsonl"),
+        losses=per_job_sorted("results/train/{model}_{size}_losses.jsonl"),
         code=code("loss_figures.py", "loss_curves"),
     output:
         models=[
             report(
                 path, caption="../report/loss_model.rst", category="Training losses"
             )
-            for path in per_job("results/figures/losses/{model}_{size}.png")
+            for path in per_job_sorted("results/figures/losses/{model}_{size}.png")
         ],
         png=report(
             "results/figures/losses.png",
@@ -20,6 +20,7 @@ rule loss_figures:
     conda:
         "../../envs/vocoder-energy.yaml"
     params:
-        jobs=JOBS,
+        # Sorted, as the inputs: reordering the models must not redraw the figures.
+        jobs=sorted(JOBS),
     script:
         "../scripts/loss_figures.py"
