@@ -21,6 +21,7 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/losses.smk"
 
 
 rule all:
@@ -28,3 +29,4 @@ rule all:
     input:
         "results/summary.csv",
         expand("results/figures/pareto.{ext}", ext=["svg", "png"]),
+        expand("results/figures/losses.{ext}", ext=["svg", "png"]),

@@ -23,6 +23,18 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # ------------------------------------------------------------------------------------ pareto_mask
+def train_json(steps: int, seconds: float) -> dict:
+    """A training job's summary, as ``run_training_job`` writes it (the fields the summary reads)."""
+    joules = 250.0 * seconds  # estimated at 250 W
+    return {
+        "steps": steps,
+        "train_seconds": seconds,
+        "batch_size": 16,
+        "device_name": "cpu",
+        "energy": {"joules": joules, "kwh": joules / 3.6e6, "kg_co2eq": 0.7 * joules / 3.6e6, "method": "estimated"},
+    }
+
+
 def write_stage_documents(tmp_path, train: dict, d_stft: float, cost: dict) -> list:
     """One job's train, quality and cost JSON files, as the workflow's rules write them."""
     documents = {"train": train, "quality": {"d_stft": {"value": d_stft, "method": "measured"}}, "cost": cost}
@@ -132,7 +144,7 @@ def summary_inputs(tmp_path):
     for i, (model, size, d, gflops, joules, method) in enumerate(JOBS):
         measured = method == "measured"
         documents = {
-            "train": {"steps": 1000 * (i + 1), "train_seconds": 60.5 * (i + 1), "stop_reason": "max_steps"},
+            "train": train_json(steps=1000 * (i + 1), seconds=60.5 * (i + 1)),
             "quality": {"d_stft": {"value": d, "unit": "ln-power distance", "method": "measured"}, "clips": 10},
             "cost": cost_json(
                 flops_per_second=gflops * 1e9,
@@ -175,6 +187,10 @@ def test_summary_units_and_methods(summary_inputs):
         assert int(row["parameters"]) == 100_000 * (i + 1)
         assert int(row["train_steps"]) == 1000 * (i + 1)
         assert float(row["train_seconds"]) == pytest.approx(60.5 * (i + 1))
+        assert int(row["train_batch_size"]) == 16 and row["train_device"] == "cpu"
+        assert float(row["train_energy_kwh"]) == pytest.approx(250 * 60.5 * (i + 1) / 3.6e6)
+        assert float(row["train_kg_co2eq"]) == pytest.approx(0.7 * 250 * 60.5 * (i + 1) / 3.6e6)
+        assert row["train_energy_method"] == "estimated"
         assert float(row["d_stft"]) == pytest.approx(d)
         assert row["d_stft_method"] == "measured"
         assert float(row["gflops_per_audio_second"]) == pytest.approx(gflops)  # FLOPs / 1e9
@@ -217,7 +233,7 @@ def test_summary_non_16_khz_flops_per_clip(tmp_path):
         params=1,
     )
     document["flops"]["sample_rate"] = 22050
-    paths = write_stage_documents(tmp_path, {"steps": 1, "train_seconds": 1.0}, 0.1, document)
+    paths = write_stage_documents(tmp_path, train_json(steps=1, seconds=1.0), 0.1, document)
     (row,) = build_summary([("melgan", "S")], *([str(p)] for p in paths), tmp_path / "s.csv")
     assert row["gflops_per_16384_samples"] == pytest.approx(8.0 * 16384 / 22050)
     assert row["energy_domains"] == "package-0"
@@ -251,7 +267,7 @@ def test_summary_reads_what_measure_cost_writes(tmp_path, monkeypatch):
     monkeypatch.setattr(cost_module, "find_meter", lambda device: None)
     probe = ProbeSettings(clips=2, seconds=0.064, flops_frames=4, windows=2, min_window_seconds=0.0, warmup=1)
     result = measure_cost(TinyVocoder(), probe, torch.device("cpu"))
-    paths = write_stage_documents(tmp_path, {"steps": 3, "train_seconds": 0.5}, 0.2, result)
+    paths = write_stage_documents(tmp_path, train_json(steps=3, seconds=0.5), 0.2, result)
     (row,) = build_summary([("tiny", "S")], *([str(p)] for p in paths), tmp_path / "s.csv")
     clip_flops = 2 * 4 * 1 * 8 * 4  # C_in x C_out x K x L_in MACs, x 2
     assert row["gflops_per_16384_samples"] == pytest.approx(clip_flops / (4 * 8) * 16384 / 1e9)

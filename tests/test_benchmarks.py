@@ -57,3 +57,22 @@ def test_inference_speed_baseline_is_the_same_audio_as_the_current_path():
         "inference_speed.py", "--families", "hifigan", "--sizes", "M", "--frames", "2", "--repeats", "1", "--baseline"
     )
     assert re.search(r"^hifigan M: previous path / current time x[\d.]+, .* same audio: True$", out, re.M)
+
+
+def test_training_speed_benchmark_prints_steps_per_second_for_every_configured_model():
+    out = run(
+        "training_speed.py",
+        *("--config", str(ROOT / "tests" / "data" / "tiny.yaml"), "--batch-size", "1"),
+        *("--steps", "1", "--warmup", "0", "--segment", "2048"),
+    )
+    rows = re.findall(r"^\| (\w+) \| ([SML]) \| ([\d.e+-]+) \| ([\d.e+-]+) \|$", out, re.M)
+    assert [(m, s) for m, s, _, _ in rows] == [
+        ("melgan", "S"),
+        ("hifigan", "S"),
+        ("hifigan", "M"),
+        ("waveglow", "S"),
+        ("waveflow", "S"),
+        ("wavegrad", "S"),
+        ("diffwave", "S"),
+    ]
+    assert all(float(rate) > 0 for _, _, rate, _ in rows)

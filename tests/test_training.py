@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from vocoder_energy.checkpoints import read_checkpoint
 from vocoder_energy.models import build_vocoder
 from vocoder_energy.training import (
     Interrupted,
@@ -77,7 +78,7 @@ def test_a_signal_saves_a_checkpoint_and_the_rerun_continues(data, tmp_path):
     checkpoint = tmp_path / "ckpt.pt"
     with pytest.raises(Interrupted, match="at step 3"):
         train(model, *data, settings(max_steps=10), checkpoint, tmp_path / "log.jsonl")
-    assert torch.load(checkpoint, weights_only=False)["step"] == 3
+    assert read_checkpoint(checkpoint)["step"] == 3
     summary = train(tiny_model(), *data, settings(max_steps=5), checkpoint, tmp_path / "log.jsonl")
     assert summary["resumed_from_step"] == 3 and summary["steps"] == 5
 
@@ -105,7 +106,12 @@ def training_job(tmp_path, data, out_dir, max_steps):
 def test_training_job_writes_a_generator_that_reloads(data, tmp_path):
     out = tmp_path / "out"
     summary = training_job(tmp_path, data, out, max_steps=2)
-    assert json.loads((out / "summary.json").read_text())["steps"] == 2 == summary["steps"]
+    written = json.loads((out / "summary.json").read_text())
+    assert written["steps"] == 2 == summary["steps"]
+    # What the summary table reads from it (summary.summary_row).
+    assert written["batch_size"] == 2 and written["device_name"] == "cpu"
+    assert written["energy"]["kwh"] > 0 and written["energy"]["method"] in ("measured", "estimated")
+    assert written["energy"]["kg_co2eq"] == pytest.approx(written["energy"]["kwh"] * 0.7)
     assert len((out / "losses.jsonl").read_text().splitlines()) == 2
     model = load_generator(out / "gen.pt")
     assert model.family == "diffwave"
@@ -122,7 +128,7 @@ def test_the_seed_fixes_the_initial_weights_of_a_job(data, tmp_path):
     for run in ("a", "b"):
         torch.manual_seed(hash(run) % 1000)  # whatever the process did before must not matter
         training_job(tmp_path / run, data, tmp_path / run / "out", max_steps=1)
-        generators.append(torch.load(tmp_path / run / "out" / "gen.pt", weights_only=False)["generator"])
+        generators.append(torch.load(tmp_path / run / "out" / "gen.pt", weights_only=True)["generator"])
     assert all(torch.equal(generators[0][k], generators[1][k]) for k in generators[0])
 
 

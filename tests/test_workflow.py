@@ -116,6 +116,13 @@ def test_end_to_end_run_produces_summary_and_figures(finished_run):
     png = (finished_run / "results" / "figures" / "pareto.png").read_bytes()
     assert png.startswith(b"\x89PNG") and (finished_run / "results" / "figures" / "pareto.svg").stat().st_size > 0
     assert (finished_run / "logs" / "train" / "hifigan_S.log").read_text()
+    for row in rows:  # training cost and the batch size used, from the training jobs
+        assert int(row["train_batch_size"]) == 2 and float(row["train_energy_kwh"]) > 0
+        assert float(row["train_kg_co2eq"]) == pytest.approx(0.7 * float(row["train_energy_kwh"]))
+    figures = finished_run / "results" / "figures"
+    assert (figures / "losses.png").read_bytes().startswith(b"\x89PNG") and (figures / "losses.svg").stat().st_size
+    for model, size in expected:
+        assert (figures / "losses" / f"{model}_{size}.png").read_bytes().startswith(b"\x89PNG")
 
 
 @pytest.mark.slow
@@ -134,7 +141,16 @@ def test_changing_one_model_size_reruns_only_its_chain_and_the_summary(finished_
     config["models"]["hifigan"]["M"] = {"upsample_initial_channel": 8}
     result = snakemake(finished_run, "-n", configfile=write_config(tmp_path / "changed.yaml", config))
     counts = job_counts(result.stdout)
-    assert counts == {"train": 1, "generate": 1, "quality": 1, "cost": 1, "summary": 1, "pareto_figure": 1, "all": 1}
+    assert counts == {
+        "train": 1,
+        "generate": 1,
+        "quality": 1,
+        "cost": 1,
+        "summary": 1,
+        "pareto_figure": 1,
+        "loss_figures": 1,
+        "all": 1,
+    }
     assert "results/models/hifigan_M.pt" in result.stdout
     assert re.search(r"Params have changed", result.stdout, re.I)
 

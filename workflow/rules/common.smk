@@ -47,10 +47,18 @@ def section(name, leave_out=()):
     return canonical({k: v for k, v in config[name].items() if k not in leave_out})
 
 
+# Training settings that change how a run is watched, not what it trains.
+OPERATIONAL_TRAINING = (
+    "checkpoint_every_seconds",
+    "validation_every_seconds",
+    "validation_clips",
+)
+
+
 def training_params():
-    """Training settings that define the run; the checkpoint interval is operational, so changing
-    it neither reruns nor restarts training (the script reads it from the config)."""
-    return section("training", leave_out=("checkpoint_every_seconds",))
+    """Training settings that define the run; the operational ones neither rerun nor restart
+    training (the script reads them from the config)."""
+    return section("training", leave_out=OPERATIONAL_TRAINING)
 
 
 def hyperparameters(wildcards):
@@ -97,3 +105,8 @@ def model_code(script, *modules):
 
 def per_job(pattern):
     return [pattern.format(model=model, size=size) for model, size in JOBS]
+
+
+def per_job_sorted(pattern):
+    """``per_job`` in a fixed order, for outputs that must not change when models are reordered."""
+    return [pattern.format(model=model, size=size) for model, size in sorted(JOBS)]

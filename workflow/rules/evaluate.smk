@@ -2,7 +2,14 @@ rule generate:
     input:
         generator="results/models/{model}_{size}.pt",
         test=features("test"),
-        code=model_code("generate.py", "synthesis", "training", "features"),
+        code=model_code(
+            "generate.py",
+            "synthesis",
+            "training",
+            "features",
+            "checkpoints",
+            "gpu_lease",
+        ),
     output:
         "results/generated/{model}_{size}.npz",
     log:
@@ -36,7 +43,15 @@ rule quality:
 rule cost:
     input:
         generator="results/models/{model}_{size}.pt",
-        code=model_code("cost.py", "cost", "energy", "flops", "training"),
+        code=model_code(
+            "cost.py",
+            "cost",
+            "energy",
+            "flops",
+            "training",
+            "checkpoints",
+            "gpu_lease",
+        ),
     output:
         "results/cost/{model}_{size}.json",
     log:

@@ -1,7 +1,25 @@
 rule train:
     input:
         features=features("train"),
-        code=model_code("train.py", "training", "audio", "features", "corpus"),
+        # A few held-out clips to validate on while training (monitoring only).
+        validation=features("test"),
+        code=model_code(
+            "train.py",
+            "training",
+            "audio",
+            "features",
+            "corpus",
+            "checkpoints",
+            "batch_size",
+            "gpu_lease",
+            "schedules",
+            "precision",
+            "training_energy",
+            "energy",
+            "carbon",
+            "validation",
+            "quality",
+        ),
     output:
         generator="results/models/{model}_{size}.pt",
         summary="results/train/{model}_{size}.json",
@@ -20,5 +38,6 @@ rule train:
         training=training_params(),
         # Outside the declared outputs, which Snakemake deletes before a job runs.
         checkpoint_root="results/checkpoints",
+        operational=OPERATIONAL_TRAINING,
     script:
         "../scripts/train.py"

@@ -3,12 +3,12 @@ import json
 import torch
 
 from vocoder_energy.cost import ProbeSettings, measure_cost
+from vocoder_energy.gpu_lease import gpu_lease
 from vocoder_energy.logs import job_log
-from vocoder_energy.training import load_generator, pick_device
+from vocoder_energy.training import load_generator
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0]), gpu_lease() as device:
     torch.set_num_threads(snakemake.threads)
-    device = pick_device()
     model = load_generator(snakemake.input.generator, device, **snakemake.params.inference)
     result = measure_cost(model, ProbeSettings(**snakemake.params.probe), device)
     result["inference_options"] = snakemake.params.inference

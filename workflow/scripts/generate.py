@@ -1,11 +1,11 @@
 import torch
 
+from vocoder_energy.gpu_lease import gpu_lease
 from vocoder_energy.logs import job_log
 from vocoder_energy.synthesis import generate_test_audio
-from vocoder_energy.training import load_generator, pick_device
+from vocoder_energy.training import load_generator
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0]), gpu_lease() as device:
     torch.set_num_threads(snakemake.threads)
-    device = pick_device()
     model = load_generator(snakemake.input.generator, device, **snakemake.params.inference)
     generate_test_audio(model, snakemake.input.test, snakemake.output[0], snakemake.params.clips, device=device)

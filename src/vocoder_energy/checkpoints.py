@@ -1,0 +1,151 @@
+"""Files that survive a killed job, a lost node or a flipped bit, and never run code when loaded.
+
+Loading uses ``torch.load(weights_only=True)``: state dicts, tensors and plain Python values only, so a
+file carrying pickled code is refused (``UnsafeFileError``, naming the file) before anything executes.
+
+A checkpoint is written to a temporary file, fsynced, read back and checked, and only then renamed over
+the latest one, whose old version is kept as ``previous``. The file starts with a SHA-256 of its torch
+payload: torch's zip reader does not check CRCs, so without it a flipped bit would load silently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+MAGIC = b"VECKPT1\n"  # format marker: a checkpoint of this module, not a bare torch file
+DIGEST_BYTES = 32
+
+
+class UnsafeFileError(RuntimeError):
+    """A file holds more than weights and plain values (pickled code): refused without running it."""
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint that cannot be read back intact (truncated, empty, altered)."""
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (the new name survives a power cut)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_durably(data: bytes, path: str | Path) -> None:
+    """Write ``data`` to ``path`` atomically: tmp file, fsync, rename, fsync the directory.
+
+    A job killed at any moment leaves either the old file or the complete new one, never a partial one.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def torch_bytes(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def safe_torch_load(source: str | Path | io.BytesIO, name: str | Path) -> Any:
+    """``torch.load(weights_only=True)``; a file with pickled code raises ``UnsafeFileError`` naming ``name``."""
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights_only" in str(error) or "Unsupported global" in str(error):
+            raise UnsafeFileError(
+                f"{name}: refused to load - it contains pickled Python objects, not only weights and plain values "
+                "(it may run code). Only load files you trust; this project writes state dicts only."
+            ) from error
+        raise
+
+
+def save_file(obj: Any, path: str | Path) -> None:
+    """A plain torch file (generators), written durably; ``obj`` must hold only tensors and plain values."""
+    write_durably(torch_bytes(obj), path)
+
+
+def load_file(path: str | Path) -> Any:
+    return safe_torch_load(path, path)
+
+
+# ------------------------------------------------------------------ checkpoints
+def previous_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".previous" + path.suffix)
+
+
+def encode(state: dict) -> bytes:
+    payload = torch_bytes(state)
+    return MAGIC + hashlib.sha256(payload).digest() + payload
+
+
+def decode(data: bytes, name: str | Path) -> dict:
+    header = len(MAGIC) + DIGEST_BYTES
+    if len(data) < header or not data.startswith(MAGIC):
+        raise CorruptCheckpointError(f"{name}: {len(data)} bytes, no checkpoint header (truncated or not a checkpoint)")
+    digest, payload = data[len(MAGIC) : header], data[header:]
+    if hashlib.sha256(payload).digest() != digest:
+        raise CorruptCheckpointError(f"{name}: checksum mismatch (truncated or altered)")
+    return safe_torch_load(io.BytesIO(payload), name)
+
+
+def save_checkpoint(state: dict, path: str | Path) -> None:
+    """Write ``state`` as the latest checkpoint; the one it replaces becomes ``previous``.
+
+    The new file is verified (read back through the safe loader) before anything is renamed, so at every
+    moment the latest or the previous checkpoint is complete.
+    """
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    data = encode(state)
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    decode(tmp.read_bytes(), tmp)  # verify what reached the disk
+    if path.exists():
+        os.replace(path, previous_path(path))
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    path = Path(path)
+    return decode(path.read_bytes(), path)
+
+
+def load_checkpoint(path: str | Path, log=print) -> dict | None:
+    """The newest readable checkpoint: latest, else previous (with a warning), else None (logged).
+
+    A file carrying pickled code is never skipped silently: ``UnsafeFileError`` stops the job.
+    """
+    path = Path(path)
+    candidates = [p for p in (path, previous_path(path)) if p.exists()]
+    for candidate in candidates:
+        try:
+            state = read_checkpoint(candidate)
+        except UnsafeFileError:
+            raise
+        except Exception as error:  # truncated, empty, flipped bits: torch raises many kinds
+            log(f"WARNING: checkpoint {candidate} is unreadable ({type(error).__name__}: {error})")
+            continue
+        if candidate != path:
+            log(f"WARNING: resuming from the previous checkpoint {candidate} (the latest one was unreadable)")
+        return state
+    if candidates:
+        log(f"WARNING: no readable checkpoint in {path.parent}: training starts over")
+    return None

@@ -1,0 +1,158 @@
+"""Training at scale, tested on the CPU: batch-size search, training energy, schedules, precision."""
+
+import json
+
+import pytest
+import torch
+
+from vocoder_energy.batch_size import largest_fitting_batch, resolve_batch_size
+from vocoder_energy.models import build_vocoder
+from vocoder_energy.schedules import build_schedulers
+from vocoder_energy.training import TrainingSettings, train
+from vocoder_energy.validation import Validation
+
+TINY = {
+    "diffwave": dict(residual_channels=4, residual_layers=2, dilation_cycle_length=2),
+    "wavegrad": dict(up_channels=[80, 32, 32, 32, 16, 16, 16, 1], down_channels=[1, 8, 16, 16, 16, 32]),
+}
+
+
+@pytest.fixture(scope="module")
+def data():
+    generator = torch.Generator().manual_seed(0)
+    audio = 0.3 * torch.randn(40, 1024, generator=generator)
+    mel = torch.rand(40, 80, 4, generator=generator)
+    return audio.numpy(), mel.numpy()
+
+
+def tiny_model(family="diffwave"):
+    torch.manual_seed(123)
+    return build_vocoder(family, "S", **TINY.get(family, {}))
+
+
+def out_of_memory_above(limit, tried):
+    def step(batch):
+        tried.append(batch)
+        if batch > limit:
+            raise torch.OutOfMemoryError(f"CUDA out of memory (fake): batch {batch}")
+        return batch * 1000  # peak bytes
+
+    return step
+
+
+def test_the_search_finds_the_largest_fitting_power_of_two():
+    tried = []
+    assert largest_fitting_batch(out_of_memory_above(23, tried), None, limit=1024, log=lambda m: None) == 16
+    assert tried == [1, 2, 4, 8, 16, 32]
+    assert largest_fitting_batch(out_of_memory_above(10**6, []), None, limit=100, log=lambda m: None) == 64
+
+
+def test_the_search_keeps_headroom_and_lets_other_errors_through():
+    # Batch 16 would fit but peak 16,000 of 17,000 bytes leaves under 15 % free: 8 is taken.
+    assert largest_fitting_batch(out_of_memory_above(10**6, []), 17_000, limit=1024, log=lambda m: None) == 8
+
+    def broken(batch):
+        raise ValueError("a bug, not memory")
+
+    with pytest.raises(ValueError, match="a bug"):
+        largest_fitting_batch(broken, None, limit=8)
+    with pytest.raises(RuntimeError, match="not even a batch of 1"):
+        largest_fitting_batch(out_of_memory_above(0, []), None, limit=8, log=lambda m: None)
+
+
+def test_auto_means_the_fallback_without_a_search_and_a_number_is_kept():
+    assert resolve_batch_size("auto", 12, None) == 12
+    assert resolve_batch_size(4, 12, lambda: 1 / 0) == 4
+
+
+class FakeMeter:
+    """A deterministic counter: 5 J per read."""
+
+    method, domains = "measured", ["fake_gpu"]
+
+    def __init__(self):
+        self.joules = 0.0
+
+    def read(self):
+        self.joules += 5.0
+        return self.joules
+
+
+def test_batch_size_found_and_energy_are_kept_across_a_resume(data, tmp_path):
+    ck, log = tmp_path / "ck.pt", tmp_path / "log.jsonl"
+    auto = TrainingSettings(batch_size="auto", max_steps=2, checkpoint_every_seconds=3600, seed=1)
+
+    def search():
+        return largest_fitting_batch(out_of_memory_above(6, []), None, limit=40, log=lambda m: None)
+
+    first = train(tiny_model(), *data, auto, ck, log, meter=FakeMeter(), batch_search=search)
+    assert first["batch_size"] == 4
+    # 5 J between the first read and the save: one interval of the fake counter.
+    assert first["energy"]["joules"] == 5.0 and first["energy"]["method"] == "measured"
+
+    def must_not_search():
+        raise AssertionError("a resumed run keeps its batch size")
+
+    more = TrainingSettings(batch_size="auto", max_steps=4, checkpoint_every_seconds=3600, seed=1)
+    resumed = train(tiny_model(), *data, more, ck, log, meter=FakeMeter(), batch_search=must_not_search)
+    assert resumed["resumed_from_step"] == 2 and resumed["batch_size"] == 4
+    assert resumed["energy"]["joules"] == 10.0  # 5 J before the restart + 5 J after
+    assert resumed["energy"]["kwh"] == pytest.approx(10.0 / 3.6e6)
+    assert resumed["energy"]["kg_co2eq"] == pytest.approx(10.0 / 3.6e6 * 0.7)
+    # Without a counter, a restart is estimated and the run says both.
+    third = train(tiny_model(), *data, TrainingSettings(**{**more.__dict__, "max_steps": 5}), ck, log, meter=None)
+    assert third["energy"]["method"] == "estimated+measured" and third["energy"]["joules"] > 10.0
+
+
+def test_wavegrad_decays_its_learning_rate_every_ten_epochs(data, tmp_path):
+    # 40 clips at batch 20: 2 steps per epoch, so step 20 ends epoch 10.
+    settings = TrainingSettings(batch_size=20, max_steps=20, checkpoint_every_seconds=3600)
+    model = tiny_model("wavegrad")
+    model.setup_training()
+    base = model.optimizers[0].param_groups[0]["lr"]
+    summary = train(model, *data, settings, tmp_path / "ck.pt", tmp_path / "log.jsonl", meter=None)
+    assert summary["epochs"] == 10 and summary["learning_rates"] == [pytest.approx(base * 0.9)]
+
+
+def test_exponential_decay_applies_to_every_optimizer():
+    model = tiny_model("hifigan")
+    model.setup_training()
+    schedulers = build_schedulers("hifigan", model.optimizers, "exponential")
+    lr = [o.param_groups[0]["lr"] for o in model.optimizers]
+    for optimizer, scheduler in zip(model.optimizers, schedulers):
+        optimizer.step()
+        scheduler.step()
+    assert [o.param_groups[0]["lr"] for o in model.optimizers] == pytest.approx([x * 0.999 for x in lr])
+    with pytest.raises(ValueError, match="lr_schedule"):
+        build_schedulers("hifigan", model.optimizers, "cosine")
+
+
+@pytest.mark.parametrize("family", ["diffwave", "wavegrad"])
+def test_a_bf16_autocast_step_runs_on_the_cpu(data, tmp_path, family):
+    settings = TrainingSettings(batch_size=2, max_steps=1, precision="bf16", checkpoint_every_seconds=3600)
+    model = tiny_model(family)
+    before = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    summary = train(model, *data, settings, tmp_path / "ck.pt", tmp_path / "log.jsonl", meter=None)
+    assert summary["steps"] == 1 and all(torch.isfinite(torch.tensor(v)) for v in summary["final_losses"].values())
+    after = model.generator.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert all(after[k].dtype == before[k].dtype for k in before)  # weights stay fp32
+
+
+def test_validation_is_logged_with_its_step_keeps_snippets_and_does_not_change_the_run(data, tmp_path):
+    settings = TrainingSettings(batch_size=2, max_steps=3, checkpoint_every_seconds=3600, seed=3)
+    plain = tiny_model()
+    train(plain, *data, settings, tmp_path / "a" / "ck.pt", tmp_path / "a" / "log.jsonl", meter=None)
+
+    validated = tiny_model()
+    validation = Validation(*data, every_seconds=0, out_dir=tmp_path / "val", sample_rate=16000, clips=3)
+    log = tmp_path / "b" / "log.jsonl"
+    summary = train(validated, *data, settings, tmp_path / "b" / "ck.pt", log, meter=None, validation=validation)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    checks = [r for r in records if "val_d_stft" in r]
+    assert [r["step"] for r in checks] == [1, 2, 3] and all(r["val_d_stft"] > 0 for r in checks)
+    assert summary["last_validation_d_stft"] == checks[-1]["val_d_stft"]
+    assert summary["final_losses"] and "val_d_stft" not in summary["final_losses"]
+    assert len(list((tmp_path / "val").glob("step000000003_clip*.wav"))) == 2
+    for name, value in plain.state_dict().items():
+        assert torch.equal(value, validated.state_dict()[name]), name

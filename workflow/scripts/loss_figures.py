@@ -1,0 +1,8 @@
+from vocoder_energy.logs import job_log
+from vocoder_energy.loss_curves import model_figure, overview_figure
+
+with job_log(snakemake.log[0]):
+    names = [f"{model}_{size}" for model, size in snakemake.params.jobs]
+    for name, log, figure in zip(names, snakemake.input.losses, snakemake.output.models, strict=True):
+        model_figure(name, log, figure)
+    overview_figure(dict(zip(names, snakemake.input.losses)), [snakemake.output.png, snakemake.output.svg])
