@@ -59,7 +59,9 @@ def pareto_figure(rows: list[dict], out_paths: list[str | Path]) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
     _panel(axes[0], rows, "gflops_per_audio_second", "pareto_d_stft_vs_gflops", "GFLOPs per second of audio (log)")
     methods = sorted({r["energy_method"] for r in rows})
-    energy_label = f"Energy, J per second of audio (log; {', '.join(methods)})"
+    # The summary's energy column holds net or gross energy, as measurement.energy chose.
+    basis = "/".join(sorted({r.get("energy_basis", "gross") for r in rows}))
+    energy_label = f"Energy ({basis}), J per second of audio (log; {', '.join(methods)})"
     _panel(axes[1], rows, "energy_joules_per_audio_second", "pareto_d_stft_vs_energy", energy_label)
     families = sorted({r["model"] for r in rows})
     handles = [Line2D([], [], marker=FAMILY_MARKERS.get(f, "o"), ls="", color="k", label=f) for f in families]

@@ -93,5 +93,18 @@ def model_code(script, *modules):
     )
 
 
+def probe_input(wildcards):
+    """The test split's features when the cost probe generates from them (measurement.input: test)."""
+    if config["measurement"]["input"] == "test":
+        return {"test": features("test")(wildcards)}
+    return {}
+
+
+def every_core(wildcards):
+    """All cores of a local run (--cores), so that no other job runs beside an energy window; 1 where
+    no core count is known (a cluster run, whose profile reserves a whole node instead)."""
+    return workflow.resource_settings.cores or 1
+
+
 def per_job(pattern):
     return [pattern.format(model=model, size=size) for model, size in JOBS]
