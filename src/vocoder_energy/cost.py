@@ -35,7 +35,7 @@ def probe_mel(model: Vocoder, clips: int, frames: int, device: torch.device) -> 
     return torch.rand(clips, model.n_mels, frames, generator=generator).to(device)
 
 
-def test_split_mel(test_features: str | Path, clips: int, frames: int, device: torch.device) -> torch.Tensor:
+def tiled_test_mel(test_features: str | Path, clips: int, frames: int, device: torch.device) -> torch.Tensor:
     """``clips`` mels of ``frames`` frames from the test split: its (cropped) mels joined end to end in
     split order and tiled until long enough, as the paper generated real clips."""
     _, mel, _ = load_split(test_features)
@@ -63,7 +63,7 @@ def measure_cost(
     if probe.input == "test":
         if test_features is None:
             raise ValueError("measurement.input: test needs the test split's features")
-        mel = test_split_mel(test_features, probe.clips, frames, device)
+        mel = tiled_test_mel(test_features, probe.clips, frames, device)
         source = f"the test split's mels ({test_features}) joined and tiled to {probe.clips} x {frames} frames"
     elif probe.input == "random":
         mel = probe_mel(model, probe.clips, frames, device)

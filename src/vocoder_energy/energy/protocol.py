@@ -144,8 +144,9 @@ def measure_workload(
             cooldown()
             sync()
             energy0, time0 = _sample(meter)
-            while (elapsed := time.perf_counter() - time0) < idle_seconds:
-                time.sleep(idle_seconds - elapsed)
+            deadline = time0 + idle_seconds
+            while (remaining := deadline - time.perf_counter()) > 0:
+                time.sleep(remaining)
             energy1, time1 = _sample(meter)
             idle.append(Window("idle", time1 - time0, energy1 - energy0, 0))
 
