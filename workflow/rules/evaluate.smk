@@ -35,8 +35,8 @@ rule quality:
 
 rule cost:
     input:
-        generator="results/models/{model}_{size}.pt",
         unpack(probe_input),
+        generator="results/models/{model}_{size}.pt",
         code=model_code(
             "cost.py",
             "cost",
