@@ -110,7 +110,10 @@ def cost_json(*, flops_per_second, joules_per_second, method, domains, assumed_w
             "joules_per_audio_second_ci95": 0.001,
             "power_limit_watts": 230.0 if method == "measured" else None,
             "flags": [],
-            "idle": {"watts": 60.0 if method == "measured" else None, "watts_ci95": 1.0 if method == "measured" else None},
+            "idle": {
+                "watts": 60.0 if method == "measured" else None,
+                "watts_ci95": 1.0 if method == "measured" else None,
+            },
             "net": {
                 "joules_per_audio_second": joules_per_second * 0.75 if method == "measured" else None,
                 "joules_per_audio_second_ci95": 0.002 if method == "measured" else None,

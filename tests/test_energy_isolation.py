@@ -46,7 +46,9 @@ def test_schedule_parser_sees_an_overlap():
     )
     assert schedule(log) == [("start", 1, "cost"), ("start", 2, "quality"), ("finish", 1, "cost")]
     assert overlaps_with_cost(schedule(log)) == ["quality (job 2) started while ['cost'] ran"]
-    log = "\n".join(["rule quality:", "    jobid: 2", "Finished jobid: 2 (Rule: quality)", "rule cost:", "    jobid: 1"])
+    log = "\n".join(
+        ["rule quality:", "    jobid: 2", "Finished jobid: 2 (Rule: quality)", "rule cost:", "    jobid: 1"]
+    )
     assert overlaps_with_cost(schedule(log)) == []
 
 

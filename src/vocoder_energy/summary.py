@@ -125,9 +125,7 @@ def build_summary(
     ``energy_joules_per_*``, the Pareto flags and the figure use; ``carbon_intensity`` (kgCO2eq/kWh)
     converts net energy to carbon."""
     rows = [
-        summary_row(
-            model, size, *(json.loads(Path(p).read_text()) for p in paths), energy_basis, carbon_intensity
-        )
+        summary_row(model, size, *(json.loads(Path(p).read_text()) for p in paths), energy_basis, carbon_intensity)
         # strict: a job whose JSONs are missing must fail loudly, never vanish from the table.
         for (model, size), paths in zip(jobs, zip(train, quality, cost, strict=True), strict=True)
     ]

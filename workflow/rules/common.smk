@@ -102,7 +102,8 @@ def probe_input(wildcards):
 
 def every_core(wildcards):
     """All cores of a local run (--cores), so that no other job runs beside an energy window; 1 where
-    no core count is known (a cluster run, whose profile reserves a whole node instead)."""
+    no core count is known (a cluster run, whose profile reserves a whole node instead).
+    """
     return workflow.resource_settings.cores or 1
 
 

@@ -77,4 +77,3 @@ def select_meter(choice: str, device: torch.device, assumed_watts: float, powerc
             f"measurement.meter: {choice} cannot read this machine ({type(err).__name__}: {err}); "
             "use auto to fall back to an estimate"
         ) from err
-

@@ -35,10 +35,11 @@ class PyJoulesMeter:
 
     def __init__(self, device: torch.device):
         try:
-            from pyJoules.device import DeviceFactory
-            from pyJoules.device import rapl_device
+            from pyJoules.device import DeviceFactory, rapl_device
         except ImportError as err:
-            raise MeterUnavailable(f"measurement.meter: pyjoules: pyJoules is not importable ({err}); {INSTALL}")
+            raise MeterUnavailable(
+                f"measurement.meter: pyjoules: pyJoules is not importable ({err}); {INSTALL}"
+            ) from err
         try:
             if device.type == "cuda":
                 domains, self._rapl_dir = self._gpu_domains(device.index or 0), None
