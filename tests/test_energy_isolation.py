@@ -4,10 +4,12 @@ other job of the workflow starts or runs while a cost job measures (energy count
 from __future__ import annotations
 
 import csv
+import json
 import re
 
 import pytest
-from test_workflow import clone, job_counts, snakemake
+import yaml
+from test_workflow import TINY, clone, job_counts, snakemake, write_config
 
 TARGETS = ["results/cost/diffwave_S.json", "results/quality/diffwave_S.json", "results/cost/melgan_S.json"]
 
@@ -61,10 +63,26 @@ def test_a_cost_job_reserves_every_core_it_is_given(tmp_path):
     assert job_counts(snakemake(repo, "-n", "results/cost/melgan_S.json").stdout)["cost"] == 1
 
 
+def test_features_feed_the_probe_only_when_it_generates_from_the_test_split(tmp_path):
+    repo = clone(tmp_path / "repo")
+    random = snakemake(repo, "-n", "results/cost/melgan_S.json").stdout
+    assert "test.npz" not in random.split("rule cost:", 1)[1].split("\n\n", 1)[0]
+    config = yaml.safe_load(TINY.read_text())
+    config["measurement"]["input"] = "test"
+    test = snakemake(repo, "-n", "results/cost/melgan_S.json", configfile=write_config(tmp_path / "t.yaml", config))
+    assert "data/features/hop256/test.npz" in test.stdout.split("rule cost:", 1)[1].split("\n\n", 1)[0]
+
+
 @pytest.mark.slow
 def test_no_other_job_runs_during_a_cost_job(tmp_path):
     repo = clone(tmp_path / "repo")
-    snakemake(repo, "--cores", "2", *TARGETS)
+    config = yaml.safe_load(TINY.read_text())
+    config["measurement"] |= {"input": "test", "cooldown_seconds": 0.01}  # and the test split feeds the probe
+    snakemake(repo, "--cores", "2", *TARGETS, configfile=write_config(tmp_path / "tiny.yaml", config))
+    # Net or gross, and the carbon intensity, act in the summary: the measurement stays up to date.
+    config["measurement"] |= {"energy": "gross", "carbon_intensity_kg_per_kwh": 0.2}
+    after = snakemake(repo, "-n", *TARGETS, configfile=write_config(tmp_path / "gross.yaml", config))
+    assert "Nothing to be done" in after.stdout + after.stderr, after.stdout
     (log,) = (repo / ".snakemake" / "log").glob("*.snakemake.log")
     events = schedule(log.read_text())
     rules = [rule for kind, _, rule in events if kind == "finish"]
@@ -74,3 +92,6 @@ def test_no_other_job_runs_during_a_cost_job(tmp_path):
         with open(repo / "logs" / "cost" / f"{model}.benchmark.tsv", newline="") as handle:
             (row,) = csv.DictReader(handle, delimiter="\t")
         assert float(row["s"]) > 0
+        cost = json.loads((repo / "results" / "cost" / f"{model}.json").read_text())
+        assert cost["workload"]["input"].startswith("the test split's mels")
+        assert cost["energy"]["windows"]["cooldown_seconds"] == 0.01
