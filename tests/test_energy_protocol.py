@@ -293,3 +293,14 @@ def test_summary_uses_the_configured_basis_and_converts_net_energy_to_carbon(mac
     assert [r["pareto_d_stft_vs_energy"] for r in gross_rows] == [True, True]
     with pytest.raises(ValueError, match=r"measurement\.energy: 'both'"):
         build_summary(jobs, *paths.values(), tmp_path / "x.csv", energy_basis="both")
+
+
+def test_the_figure_says_so_when_no_row_has_net_energy(tmp_path):
+    from vocoder_energy.plots import pareto_figure
+
+    row = {"model": "hifigan", "size": "S", "d_stft": "0.1", "gflops_per_audio_second": "2.0"}
+    row |= {"energy_joules_per_audio_second": "nan", "energy_method": "estimated", "energy_basis": "net"}
+    row |= {"pareto_d_stft_vs_gflops": "True", "pareto_d_stft_vs_energy": "False"}
+    pareto_figure([row], [tmp_path / "p.svg"])  # every energy value unavailable: no log axis to break
+    text = (tmp_path / "p.svg").read_text()
+    assert "nothing to plot" in text and "Energy (net)" in text
