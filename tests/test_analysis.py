@@ -12,7 +12,6 @@ from matplotlib import pyplot as plt
 from matplotlib.collections import PathCollection
 from torch import nn
 
-from vocoder_energy import cost as cost_module
 from vocoder_energy.cost import ProbeSettings, measure_cost
 from vocoder_energy.models.base import Vocoder
 from vocoder_energy.pareto import pareto_mask
@@ -117,9 +116,24 @@ def cost_json(*, flops_per_second, joules_per_second, method, domains, assumed_w
             "average_watts": joules_per_second / rtf,
             "unit": "J",
             "method": method,
+            "backend": "nvml" if method == "measured" else "estimated",
             "domains": domains,
             "assumed_watts": assumed_watts,
+            "joules_per_audio_second_ci95": 0.001,
+            "power_limit_watts": 230.0 if method == "measured" else None,
+            "flags": [],
+            "idle": {
+                "watts": 60.0 if method == "measured" else None,
+                "watts_ci95": 1.0 if method == "measured" else None,
+            },
+            "net": {
+                "joules_per_audio_second": joules_per_second * 0.75 if method == "measured" else None,
+                "joules_per_audio_second_ci95": 0.002 if method == "measured" else None,
+                "joules_per_workload": joules_per_second * 75 if method == "measured" else None,
+                "method": method if method == "measured" else "unavailable",
+            },
         },
+        "memory": {"peak_bytes": 1024, "unit": "B", "method": "measured"},
         "workload": {"clips": 10, "frames_per_clip": 625, "audio_seconds": 100.0},
         "context": {"device": "cuda:0" if domains and domains[0].startswith("nvidia") else "cpu", "threads": 1},
         "probe": {},
@@ -262,10 +276,11 @@ class TinyVocoder(Vocoder):
 
 
 @pytest.mark.filterwarnings("ignore:TF32 acceleration on top of oneDNN:UserWarning")
-def test_summary_reads_what_measure_cost_writes(tmp_path, monkeypatch):
+def test_summary_reads_what_measure_cost_writes(tmp_path):
     """The keys summary_row reads exist in a real measure_cost result (estimated: no meter here)."""
-    monkeypatch.setattr(cost_module, "find_meter", lambda device: None)
-    probe = ProbeSettings(clips=2, seconds=0.064, flops_frames=4, windows=2, min_window_seconds=0.0, warmup=1)
+    probe = ProbeSettings(
+        clips=2, seconds=0.064, flops_frames=4, windows=2, min_window_seconds=0.0, warmup=1, meter="estimated"
+    )
     result = measure_cost(TinyVocoder(), probe, torch.device("cpu"))
     paths = write_stage_documents(tmp_path, train_json(steps=3, seconds=0.5), 0.2, result)
     (row,) = build_summary([("tiny", "S")], *([str(p)] for p in paths), tmp_path / "s.csv")

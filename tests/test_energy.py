@@ -1,8 +1,7 @@
-"""Energy meters on fake counters (a powercap tree in tmp_path, an injected pynvml) and the window protocol."""
+"""Energy meters on fake counters: a powercap tree in tmp_path, an injected pynvml, pyJoules over both."""
 
 from __future__ import annotations
 
-import math
 import sys
 import types
 from pathlib import Path
@@ -10,21 +9,35 @@ from pathlib import Path
 import pytest
 import torch
 
-from vocoder_energy import energy
-from vocoder_energy.energy import NvmlMeter, RaplMeter, find_meter, measure_workload
+from vocoder_energy.energy import (
+    EstimatedMeter,
+    MeterUnavailable,
+    NvmlMeter,
+    PyJoulesMeter,
+    RaplMeter,
+    find_meter,
+    nvml,
+    select_meter,
+)
 
 CPU = torch.device("cpu")
 
 
 # ------------------------------------------------------------------------------------------- RAPL
 def make_zone(root: Path, name: str, label: str | None, energy_uj: int, max_range_uj: int = 262_143_328_850) -> Path:
-    zone = root / name
-    zone.mkdir(parents=True)
-    (zone / "energy_uj").write_text(f"{energy_uj}\n")
-    (zone / "max_energy_range_uj").write_text(f"{max_range_uj}\n")
+    """A powercap zone as the kernel lays it out: the real directory under intel-rapl/ (nested for
+    sub-zones), and a flat link in the class directory (what /sys/class/powercap lists)."""
+    parts = name.split(":")
+    real = root / "intel-rapl" / ":".join(parts[:2])
+    if len(parts) == 3:
+        real = real / name
+    real.mkdir(parents=True)
+    (real / "energy_uj").write_text(f"{energy_uj}\n")
+    (real / "max_energy_range_uj").write_text(f"{max_range_uj}\n")
     if label is not None:
-        (zone / "name").write_text(f"{label}\n")
-    return zone
+        (real / "name").write_text(f"{label}\n")
+    (root / name).symlink_to(real, target_is_directory=True)
+    return real
 
 
 def set_energy(zone: Path, energy_uj: int) -> None:
@@ -33,18 +46,17 @@ def set_energy(zone: Path, energy_uj: int) -> None:
 
 @pytest.fixture
 def powercap(tmp_path):
-    """One package zone and its core sub-zone, laid out as /sys/class/powercap (flat, as the kernel does)."""
+    """One package zone and its core sub-zone."""
     root = tmp_path / "powercap"
     package = make_zone(root, "intel-rapl:0", "package-0", 1_000_000, max_range_uj=10_000_000)
     core = make_zone(root, "intel-rapl:0:0", "core", 500_000, max_range_uj=10_000_000)
-    (root / "intel-rapl").mkdir()  # the control-type directory, not a zone
     return root, package, core
 
 
 def test_rapl_reads_joules_since_construction(powercap):
     root, package, _ = powercap
     meter = RaplMeter(root)
-    assert meter.method == "measured"
+    assert (meter.method, meter.backend) == ("measured", "rapl")
     assert meter.read() == pytest.approx(0.0)
     set_energy(package, 3_500_000)
     assert meter.read() == pytest.approx(2.5)  # 2,500,000 uJ
@@ -84,6 +96,17 @@ def test_rapl_sums_packages_each_with_its_own_range(tmp_path):
     assert meter.read() == pytest.approx(1.4)
 
 
+def test_rapl_power_limit_is_the_highest_constraint_summed_over_packages(tmp_path):
+    root = tmp_path / "powercap"
+    zero = make_zone(root, "intel-rapl:0", "package-0", 0)
+    one = make_zone(root, "intel-rapl:1", "package-1", 0)
+    assert RaplMeter(root).power_limit_watts is None  # not readable: no flag can be raised against it
+    (zero / "constraint_0_power_limit_uw").write_text("65000000\n")  # long term 65 W
+    (zero / "constraint_1_power_limit_uw").write_text("90000000\n")  # short term 90 W
+    (one / "constraint_0_power_limit_uw").write_text("65000000\n")
+    assert RaplMeter(root).power_limit_watts == pytest.approx(155.0)
+
+
 def test_rapl_without_zones_raises(tmp_path):
     (tmp_path / "intel-rapl").mkdir()
     with pytest.raises(FileNotFoundError):
@@ -116,24 +139,47 @@ def test_find_meter_cpu_returns_none_for_an_unreadable_counter(tmp_path):
 
 # ------------------------------------------------------------------------------------------- NVML
 class FakeNvml:
-    """The part of pynvml the meter uses; energy in millijoules per device index."""
+    """The part of pynvml the meters use: energy in millijoules and limits in milliwatts per NVML index."""
 
     def __init__(self, millijoules: dict[int, int], fail: bool = False):
         self.millijoules = millijoules
+        self.limits_mw = {i: 300_000 for i in millijoules}
         self.fail = fail
         self.initialised = 0
-        self.module = types.ModuleType("pynvml")
-        self.module.nvmlInit = self.init
-        self.module.nvmlDeviceGetHandleByIndex = lambda index: ("handle", index)
-        self.module.nvmlDeviceGetHandleByUUID = lambda uuid: ("handle", {"GPU-b": 1}[uuid])
-        self.module.nvmlDeviceGetTotalEnergyConsumption = self.energy
+        m = self.module = types.ModuleType("pynvml")
+        m.NVMLError = type("NVMLError", (Exception,), {})
+        m.NVML_CLOCK_SM, m.NVML_CLOCK_MEM = 1, 2
+        m.nvmlInit = self.init
+        m.nvmlDeviceGetCount = lambda: len(self.millijoules)
+        m.nvmlDeviceGetHandleByIndex = self.handle
+        m.nvmlDeviceGetHandleByUUID = lambda uuid: self.handle({"GPU-b": 1}[uuid])
+        m.nvmlDeviceGetIndex = lambda handle: handle[1]
+        m.nvmlDeviceGetTotalEnergyConsumption = self.energy
+        m.nvmlDeviceGetEnforcedPowerLimit = lambda handle: self.limits_mw[handle[1]]
+        m.nvmlDeviceGetPowerManagementDefaultLimit = lambda handle: 350_000
+        m.nvmlDeviceGetName = lambda handle: b"NVIDIA RTX A5000"  # old bindings return bytes
+        m.nvmlSystemGetDriverVersion = lambda: "550.54.15"
+        m.nvmlDeviceGetClockInfo = lambda handle, clock: {1: 1695, 2: 8001}[clock]
+        m.nvmlDeviceGetMaxClockInfo = lambda handle, clock: {1: 2100, 2: 8001}[clock]
+
+        def no_memory_info(handle):
+            raise m.NVMLError("NVML_ERROR_NOT_SUPPORTED")
+
+        m.nvmlDeviceGetMemoryInfo = no_memory_info
 
     def init(self) -> None:
+        if self.fail == "init":
+            raise self.module.NVMLError("NVML_ERROR_DRIVER_NOT_LOADED")
         self.initialised += 1
+
+    def handle(self, index: int):
+        if index not in self.millijoules:
+            raise self.module.NVMLError("NVML_ERROR_INVALID_ARGUMENT")
+        return ("handle", index)
 
     def energy(self, handle) -> int:
         if self.fail:
-            raise RuntimeError("NVML_ERROR_NOT_SUPPORTED")
+            raise self.module.NVMLError("NVML_ERROR_NOT_SUPPORTED")
         tag, index = handle
         assert tag == "handle"
         return self.millijoules[index]
@@ -149,8 +195,9 @@ def fake_nvml(monkeypatch):
 def test_nvml_meter_converts_millijoules_to_joules(fake_nvml):
     meter = NvmlMeter(1)
     assert fake_nvml.initialised == 1
-    assert meter.method == "measured"
+    assert (meter.method, meter.backend, meter.update_period_s) == ("measured", "nvml", 0.1)
     assert meter.domains == ["nvidia_gpu_1"]
+    assert meter.power_limit_watts == pytest.approx(300.0)  # NVML reports milliwatts
     assert meter.read() == pytest.approx(123.456)
     fake_nvml.millijoules[1] += 2_500
     assert meter.read() == pytest.approx(125.956)
@@ -167,7 +214,7 @@ def test_find_meter_cuda_uses_nvml_for_the_device_index(fake_nvml):
 
 def test_nvml_meter_finds_the_gpu_by_uuid_when_cuda_names_it(fake_nvml, monkeypatch):
     # Under CUDA_VISIBLE_DEVICES=1, CUDA's device 0 is NVML's device 1.
-    monkeypatch.setattr(energy, "cuda_uuid", lambda index: {0: "GPU-b"}[index])
+    monkeypatch.setattr(nvml, "cuda_uuid", lambda index: {0: "GPU-b"}[index])
     assert NvmlMeter(0).read() == pytest.approx(123.456)
 
 
@@ -182,146 +229,138 @@ def test_find_meter_cuda_returns_none_without_pynvml(monkeypatch):
     assert find_meter(torch.device("cuda", 0)) is None
 
 
-# ------------------------------------------------------------------------------- measure_workload
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def perf_counter(self) -> float:
-        return self.now
-
-
-class FakeMeter:
-    method = "measured"
-
-    def __init__(self, domains=("package-0",)):
-        self.domains = list(domains)
-        self.joules = 0.0
-        self.reads = 0
-
-    def read(self) -> float:
-        self.reads += 1
-        return self.joules
+def test_gpu_context_reports_what_nvml_knows_and_none_for_the_rest(fake_nvml):
+    context = nvml.gpu_context(1)
+    assert context["name"] == "NVIDIA RTX A5000"
+    assert context["driver"] == "550.54.15"
+    assert context["power_limit_watts"] == pytest.approx(300.0)
+    assert context["default_power_limit_watts"] == pytest.approx(350.0)
+    assert (context["sm_clock_mhz"], context["sm_clock_max_mhz"]) == (1695, 2100)
+    assert (context["memory_clock_mhz"], context["memory_clock_max_mhz"]) == (8001, 8001)
+    assert context["memory_total_bytes"] is None  # not supported: None, not a guess
 
 
-class Workload:
-    """Each call advances the fake clock by ``seconds`` and the fake meter by ``joules``."""
+def test_gpu_context_without_a_driver_says_so(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml({0: 0}, fail="init").module)
+    assert nvml.gpu_context(0)["nvml"].startswith("unavailable (NVMLError")
 
-    def __init__(self, clock: FakeClock, meter: FakeMeter | None, seconds: float, joules: float):
-        self.clock, self.meter, self.seconds, self.joules = clock, meter, seconds, joules
-        self.calls = 0
 
-    def __call__(self) -> None:
-        self.calls += 1
-        self.clock.now += self.seconds
-        if self.meter is not None:
-            self.meter.joules += self.joules
+# ---------------------------------------------------------------------------------------- pyJoules
+@pytest.fixture
+def pyjoules_nvml(fake_nvml, monkeypatch):
+    """pyJoules' NVIDIA device bound to the fake pynvml (it imported the real module at import time)."""
+    from pyJoules.device import nvidia_device
+
+    monkeypatch.setattr(nvidia_device, "pynvml", fake_nvml.module)
+    return fake_nvml
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    fake = FakeClock()
-    monkeypatch.setattr(energy, "time", types.SimpleNamespace(perf_counter=fake.perf_counter))
-    return fake
+def pyjoules_rapl(powercap, monkeypatch):
+    """pyJoules' RAPL device pointed at the fake powercap tree (it hard-codes the sysfs path)."""
+    from pyJoules.device import rapl_device
+
+    root, package, core = powercap
+    monkeypatch.setattr(rapl_device, "RAPL_API_DIR", str(root / "intel-rapl"))
+    return root, package
 
 
-def test_measured_energy_per_workload_from_the_meter(clock):
-    meter = FakeMeter(domains=["package-0", "package-1"])
-    work = Workload(clock, meter, seconds=0.3, joules=2.5)
-    result = measure_workload(work, CPU, meter=meter, windows=4, min_window_seconds=1.0, warmup=2)
-    assert result["method"] == "measured"
-    assert result["domains"] == ["package-0", "package-1"]
-    assert result["assumed_watts"] is None
-    assert result["joules_per_workload"] == pytest.approx(2.5)
-    assert result["seconds_per_workload"] == pytest.approx(0.3)
-    assert result["average_watts"] == pytest.approx(2.5 / 0.3)
-    assert result["joules_per_workload_ci95"] == pytest.approx(0.0, abs=1e-9)  # identical windows
-    assert result["windows"] == 4
-    assert result["repeats_per_window"] == [4, 4, 4, 4]  # 3 x 0.3 s < 1 s <= 4 x 0.3 s
-    assert work.calls == 2 + 16  # warm-up calls are run but not counted
-    assert "warning" not in result
+def test_pyjoules_gpu_domain_millijoules_become_joules(pyjoules_nvml):
+    meter = PyJoulesMeter(torch.device("cuda", 1))
+    assert (meter.method, meter.backend, meter.update_period_s) == ("measured", "pyjoules", 0.1)
+    assert meter.domains == ["nvidia_gpu_1"]  # pyJoules' own domain name
+    assert meter.power_limit_watts == pytest.approx(300.0)
+    assert meter.read() == pytest.approx(0.0)
+    pyjoules_nvml.millijoules[1] += 2_500  # 2.5 J, which pyJoules alone would report as 2500
+    assert meter.read() == pytest.approx(2.5)
+    assert select_meter("pyjoules", torch.device("cuda", 1), 300.0).backend == "pyjoules"
 
 
-def test_min_window_seconds_is_honoured_in_every_window(clock):
-    meter = FakeMeter()
-    for per_call, min_window in ((0.07, 0.5), (0.25, 1.0), (2.0, 1.0), (0.01, 0.0)):
-        work = Workload(clock, meter, seconds=per_call, joules=1.0)
-        result = measure_workload(work, CPU, meter=meter, windows=3, min_window_seconds=min_window, warmup=0)
-        repeats = result["repeats_per_window"]
-        assert len(repeats) == 3
-        assert min(repeats) >= 1
-        for count in repeats:
-            assert count * per_call >= min_window - 1e-9
-            assert count == 1 or (count - 1) * per_call < min_window  # and no longer than needed
-        assert work.calls == sum(repeats)
+def test_pyjoules_gpu_opens_the_nvml_index_of_the_cuda_device(pyjoules_nvml, monkeypatch):
+    monkeypatch.setattr(nvml, "cuda_uuid", lambda index: {0: "GPU-b"}[index])  # CUDA 0 is NVML 1
+    meter = PyJoulesMeter(torch.device("cuda", 0))
+    assert meter.domains == ["nvidia_gpu_1"]
+    pyjoules_nvml.millijoules[1] += 1_000
+    assert meter.read() == pytest.approx(1.0)
 
 
-def test_per_window_energy_varies_gives_a_t_interval(clock):
-    meter = FakeMeter()
-    window_joules = iter([1.0, 2.0, 3.0])
-
-    calls = []
-
-    def work():
-        calls.append(1)
-        clock.now += 1.0
-        if len(calls) > 1:  # after the warm-up call: one call per window (1 s >= 0.5 s)
-            meter.joules += next(window_joules)
-
-    result = measure_workload(work, CPU, meter=meter, windows=3, min_window_seconds=0.5, warmup=1)
-    assert result["joules_per_workload"] == pytest.approx(2.0)
-    # t(0.975, 2) x s / sqrt(3) with s = 1
-    assert result["joules_per_workload_ci95"] == pytest.approx(4.302652729911275 / math.sqrt(3), rel=1e-9)
+def test_pyjoules_rapl_microjoules_become_joules_with_wrap_around(pyjoules_rapl):
+    root, package = pyjoules_rapl
+    set_energy(package, 9_000_000)
+    meter = PyJoulesMeter(CPU)
+    assert meter.domains == ["package_0"]
+    assert meter.update_period_s == 0.001
+    set_energy(package, 9_750_000)
+    assert meter.read() == pytest.approx(0.75)  # pyJoules alone: 750000 (uJ)
+    set_energy(package, 250_000)  # wrapped at 10,000,000 uJ, which pyJoules does not handle
+    assert meter.read() == pytest.approx(1.25)
 
 
-def test_single_window_has_no_interval(clock):
-    meter = FakeMeter()
-    result = measure_workload(Workload(clock, meter, 1.0, 1.0), CPU, meter=meter, windows=1, min_window_seconds=0.5)
-    assert result["repeats_per_window"] == [1]
-    assert math.isnan(result["joules_per_workload_ci95"])
+def test_pyjoules_and_our_rapl_meter_agree(pyjoules_rapl):
+    root, package = pyjoules_rapl
+    ours, theirs = RaplMeter(root), PyJoulesMeter(CPU)
+    for energy_uj in (2_000_000, 7_500_000, 1_000):  # the last one wraps
+        set_energy(package, energy_uj)
+        assert theirs.read() == pytest.approx(ours.read())
 
 
-def test_without_a_meter_energy_is_estimated_from_time(clock):
-    work = Workload(clock, None, seconds=0.2, joules=0.0)
-    result = measure_workload(work, CPU, meter=None, windows=3, min_window_seconds=1.0, assumed_watts=250.0)
-    assert result["method"] == "estimated"
-    assert result["domains"] == []
-    assert result["assumed_watts"] == 250.0
-    assert result["seconds_per_workload"] == pytest.approx(0.2)
-    assert result["joules_per_workload"] == pytest.approx(0.2 * 250.0)
-    assert result["average_watts"] == pytest.approx(250.0)
-    assert "warning" not in result
+def test_pyjoules_without_devices_is_a_clear_error_not_a_crash(tmp_path, monkeypatch):
+    from pyJoules.device import rapl_device
+
+    monkeypatch.setattr(rapl_device, "RAPL_API_DIR", str(tmp_path / "none" / "intel-rapl"))
+    with pytest.raises(MeterUnavailable, match=r"measurement\.meter: pyjoules: pyJoules found no energy domain"):
+        select_meter("pyjoules", CPU, 300.0)
 
 
-def test_estimated_energy_with_the_real_clock_is_time_times_assumed_power():
-    calls = []
-    result = measure_workload(
-        lambda: calls.append(sum(range(2000))), CPU, meter=None, windows=3, min_window_seconds=0.005, assumed_watts=42.0
-    )
-    assert result["method"] == "estimated"
-    assert result["windows"] == 3 and len(result["repeats_per_window"]) == 3
-    assert min(result["repeats_per_window"]) >= 1
-    assert len(calls) == 1 + sum(result["repeats_per_window"])
-    assert result["seconds_per_workload"] > 0
-    assert result["joules_per_workload"] == pytest.approx(result["seconds_per_workload"] * 42.0, rel=1e-9)
-    assert result["average_watts"] == pytest.approx(42.0, rel=1e-9)
+def test_pyjoules_without_a_driver_is_a_clear_error(monkeypatch):
+    from pyJoules.device import nvidia_device
+
+    fake = FakeNvml({0: 0}, fail="init")
+    monkeypatch.setitem(sys.modules, "pynvml", fake.module)
+    monkeypatch.setattr(nvidia_device, "pynvml", fake.module)
+    with pytest.raises(MeterUnavailable, match=r"pyjoules: .*NVMLError.*DRIVER_NOT_LOADED"):
+        PyJoulesMeter(torch.device("cuda", 0))
 
 
-def test_warns_when_a_window_shows_no_energy(clock):
-    meter = FakeMeter()  # a counter that never advances: windows shorter than its update period
-    result = measure_workload(Workload(clock, meter, 0.5, 0.0), CPU, meter=meter, windows=2, min_window_seconds=1.0)
-    assert result["method"] == "measured"
-    assert result["joules_per_workload"] == 0.0
-    assert "non-positive" in result["warning"]
+def test_pyjoules_not_installed_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyJoules.device", None)
+    with pytest.raises(MeterUnavailable, match=r"pip install pyJoules==0\.5\.1"):
+        PyJoulesMeter(CPU)
 
 
-def test_warns_when_one_window_goes_negative(clock):
-    meter = FakeMeter()
-    deltas = iter([1.0, 1.0, -5.0, 1.0])  # warm-up, then three windows: a driver reload in the second
+# -------------------------------------------------------------------------------- choosing a meter
+def test_auto_keeps_the_default_choice(powercap, fake_nvml):
+    root, _, _ = powercap
+    assert isinstance(select_meter("auto", CPU, 65.0, root), RaplMeter)
+    assert isinstance(select_meter("auto", torch.device("cuda", 0), 65.0, root), NvmlMeter)
+    assert isinstance(select_meter("rapl", CPU, 65.0, root), RaplMeter)
+    assert isinstance(select_meter("nvml", torch.device("cuda", 1), 65.0, root), NvmlMeter)
 
-    def work():
-        clock.now += 1.0
-        meter.joules += next(deltas)
 
-    result = measure_workload(work, CPU, meter=meter, windows=3, min_window_seconds=1.0, warmup=1)
-    assert "warning" in result
+def test_auto_with_an_unreadable_meter_is_estimated_with_its_assumptions(tmp_path, monkeypatch):
+    meter = select_meter("auto", CPU, 65.0, tmp_path / "no-powercap")
+    assert isinstance(meter, EstimatedMeter)
+    assert (meter.method, meter.backend, meter.domains, meter.assumed_watts) == ("estimated", "estimated", [], 65.0)
+    assert "no readable RAPL" in meter.reason and "no RAPL package zones" in meter.reason
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml({0: 0}, fail=True).module)
+    meter = select_meter("auto", torch.device("cuda", 0), 300.0)
+    assert meter.method == "estimated" and "NVML_ERROR_NOT_SUPPORTED" in meter.reason
+
+
+def test_a_named_meter_that_cannot_read_is_an_error_not_an_estimate(tmp_path, monkeypatch):
+    with pytest.raises(MeterUnavailable, match=r"measurement\.meter: rapl cannot read.*use auto"):
+        select_meter("rapl", CPU, 65.0, tmp_path)
+    with pytest.raises(MeterUnavailable, match=r"measurement\.meter: nvml .*not a CUDA device"):
+        select_meter("nvml", CPU, 65.0, tmp_path)
+    with pytest.raises(ValueError, match=r"measurement\.meter: 'zeus' is not one of"):
+        select_meter("zeus", CPU, 65.0, tmp_path)
+
+
+def test_estimated_meter_is_time_times_assumed_power():
+    clock = iter([10.0, 12.5, 14.0])
+    meter = EstimatedMeter(40.0, reason="chosen", clock=lambda: next(clock))
+    assert meter.read() == pytest.approx(100.0)  # 2.5 s x 40 W
+    assert meter.read() == pytest.approx(160.0)
+    assert select_meter("estimated", CPU, 40.0).reason.startswith("measurement.meter: estimated")
+    with pytest.raises(ValueError, match="assumed_watts"):
+        EstimatedMeter(0.0, reason="x")

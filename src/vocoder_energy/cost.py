@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import platform
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 
-from .energy import find_meter, measure_workload
+from .energy import measure_workload, select_meter
+from .energy.context import machine_context, peak_memory, reset_peak_memory
+from .features import load_split
 from .flops import count_generate_flops
 from .models import Vocoder
 
@@ -20,7 +23,10 @@ class ProbeSettings:
     windows: int = 10
     min_window_seconds: float = 5.0
     warmup: int = 1
+    cooldown_seconds: float = 0.0  # before every window (idle and load)
     assumed_watts: float = 300.0  # the paper's estimate for its A5000; used only where nothing is measurable
+    meter: str = "auto"  # auto | nvml | rapl | pyjoules | estimated
+    input: str = "random"  # random | test (the test split's mels, tiled to the probe length)
 
 
 def probe_mel(model: Vocoder, clips: int, frames: int, device: torch.device) -> torch.Tensor:
@@ -29,7 +35,21 @@ def probe_mel(model: Vocoder, clips: int, frames: int, device: torch.device) -> 
     return torch.rand(clips, model.n_mels, frames, generator=generator).to(device)
 
 
-def measure_cost(model: Vocoder, probe: ProbeSettings, device: torch.device) -> dict:
+def tiled_test_mel(test_features: str | Path, clips: int, frames: int, device: torch.device) -> torch.Tensor:
+    """``clips`` mels of ``frames`` frames from the test split: its (cropped) mels joined end to end in
+    split order and tiled until long enough, as the paper generated real clips."""
+    _, mel, _ = load_split(test_features)
+    stream = np.concatenate(list(mel), axis=-1)  # (n_mels, total frames)
+    needed = clips * frames
+    stream = np.tile(stream, (1, -(-needed // stream.shape[-1])))[:, :needed]
+    return torch.from_numpy(np.ascontiguousarray(stream.reshape(mel.shape[1], clips, frames).transpose(1, 0, 2))).to(
+        device
+    )
+
+
+def measure_cost(
+    model: Vocoder, probe: ProbeSettings, device: torch.device, test_features: str | Path | None = None
+) -> dict:
     """Counting and measuring are separate passes (a counter must never run while energy is measured)."""
     model.to(device)
     model.prepare_inference()
@@ -40,17 +60,29 @@ def measure_cost(model: Vocoder, probe: ProbeSettings, device: torch.device) -> 
     flop_audio_seconds = probe.flops_frames * seconds_per_frame
 
     frames = max(1, round(probe.seconds / seconds_per_frame))
-    mel = probe_mel(model, probe.clips, frames, device)
+    if probe.input == "test":
+        if test_features is None:
+            raise ValueError("measurement.input: test needs the test split's features")
+        mel = tiled_test_mel(test_features, probe.clips, frames, device)
+        source = f"the test split's mels ({test_features}) joined and tiled to {probe.clips} x {frames} frames"
+    elif probe.input == "random":
+        mel = probe_mel(model, probe.clips, frames, device)
+        source = "uniform random mel in [0, 1] (cost does not depend on content)"
+    else:
+        raise ValueError(f"measurement.input: {probe.input!r} is not one of random, test")
     audio_seconds = probe.clips * frames * seconds_per_frame
+    meter = select_meter(probe.meter, device, probe.assumed_watts)
+    reset_peak_memory(device)
     measured = measure_workload(
         lambda: model.generate(mel, seed=0),
         device,
-        meter=find_meter(device),
+        meter=meter,
         windows=probe.windows,
         min_window_seconds=probe.min_window_seconds,
         warmup=probe.warmup,
-        assumed_watts=probe.assumed_watts,
+        cooldown_seconds=probe.cooldown_seconds,
     )
+    memory = peak_memory(device)
     return {
         "family": model.family,
         "parameters": {"value": model.num_parameters(), "unit": "count", "method": "counted"},
@@ -72,18 +104,8 @@ def measure_cost(model: Vocoder, probe: ProbeSettings, device: torch.device) -> 
             "unit": "s",
             "method": "measured",
         },
-        "energy": {
-            "joules_per_audio_second": measured["joules_per_workload"] / audio_seconds,
-            "joules_per_workload": measured["joules_per_workload"],
-            "joules_per_workload_ci95": measured["joules_per_workload_ci95"],
-            "joules_per_clip": measured["joules_per_workload"] / probe.clips,
-            "average_watts": measured["average_watts"],
-            "unit": "J",
-            "method": measured["method"],
-            "domains": measured["domains"],
-            "assumed_watts": measured["assumed_watts"],
-            **({"warning": measured["warning"]} if "warning" in measured else {}),
-        },
+        "energy": energy_section(measured, audio_seconds, probe.clips),
+        "memory": {"peak_bytes": memory["bytes"], "unit": "B", "method": memory["method"]},
         "workload": {
             "clips": probe.clips,
             "frames_per_clip": frames,
@@ -91,21 +113,45 @@ def measure_cost(model: Vocoder, probe: ProbeSettings, device: torch.device) -> 
             "batch_size": probe.clips,
             "dtype": "float32",
             "repeats_per_window": measured["repeats_per_window"],
-            "input": "uniform random mel in [0, 1] (cost does not depend on content)",
+            "input": source,
         },
         "context": machine_context(device),
         "probe": asdict(probe),
     }
 
 
-def machine_context(device: torch.device) -> dict:
-    context = {
-        "device": str(device),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
+def _per(value: float | None, divisor: float) -> float | None:
+    return None if value is None else value / divisor
+
+
+def energy_section(measured: dict, audio_seconds: float, clips: int) -> dict:
+    """Gross energy at the top (as before), idle and net beside it, each per workload, per second of audio
+    and per clip with its 95 % interval; then what measured it and every flag raised."""
+
+    def amounts(prefix: str) -> dict:
+        mean, ci = measured[f"{prefix}joules_per_workload"], measured[f"{prefix}joules_per_workload_ci95"]
+        return {
+            "joules_per_audio_second": _per(mean, audio_seconds),
+            "joules_per_audio_second_ci95": _per(ci, audio_seconds),
+            "joules_per_workload": mean,
+            "joules_per_workload_ci95": ci,
+            "joules_per_clip": _per(mean, clips),
+        }
+
+    return {
+        **amounts(""),
+        "average_watts": measured["average_watts"],
+        "idle": amounts("idle_") | {"watts": measured["idle_watts"], "watts_ci95": measured["idle_watts_ci95"]},
+        "net": amounts("net_")
+        | {"method": measured["net_method"], "unavailable_reason": measured["net_unavailable_reason"]},
+        "unit": "J",
+        "method": measured["method"],
+        "backend": measured["backend"],
+        "domains": measured["domains"],
+        "assumed_watts": measured["assumed_watts"],
+        "estimate_reason": measured["estimate_reason"],
+        "counter_update_period_s": measured["counter_update_period_s"],
+        "power_limit_watts": measured["power_limit_watts"],
+        "flags": measured["flags"],
+        "windows": {key: measured[key] for key in ("load_windows", "idle_windows", "cooldown_seconds")},
     }
-    if device.type == "cuda":
-        context.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda)
-    return context

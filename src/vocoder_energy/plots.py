@@ -19,6 +19,11 @@ def _panel(ax, rows: list[dict], cost_key: str, front_key: str, cost_label: str)
     """One scatter of D_STFT against a cost; the front is the summary's own flag column."""
     plotted = [r for r in rows if np.isfinite(float(r["d_stft"])) and np.isfinite(float(r[cost_key]))]
     left_out = [f"{r['model']} {r['size']}" for r in rows if r not in plotted]
+    if not plotted:  # e.g. net energy where every row's energy could only be estimated (no idle baseline)
+        ax.set_title(f"nothing to plot (no finite value): {', '.join(left_out)}", fontsize=8, color="firebrick")
+        ax.set_xlabel(cost_label)
+        ax.set_ylabel("D_STFT (log; lower is better)")
+        return
     quality = np.array([float(r["d_stft"]) for r in plotted])
     cost = np.array([float(r[cost_key]) for r in plotted])
     on_front = np.array([str(r[front_key]) == "True" for r in plotted], dtype=bool)
@@ -59,7 +64,9 @@ def pareto_figure(rows: list[dict], out_paths: list[str | Path]) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(12, 5), constrained_layout=True)
     _panel(axes[0], rows, "gflops_per_audio_second", "pareto_d_stft_vs_gflops", "GFLOPs per second of audio (log)")
     methods = sorted({r["energy_method"] for r in rows})
-    energy_label = f"Energy, J per second of audio (log; {', '.join(methods)})"
+    # The summary's energy column holds net or gross energy, as measurement.energy chose.
+    basis = "/".join(sorted({r.get("energy_basis", "gross") for r in rows}))
+    energy_label = f"Energy ({basis}), J per second of audio (log; {', '.join(methods)})"
     _panel(axes[1], rows, "energy_joules_per_audio_second", "pareto_d_stft_vs_energy", energy_label)
     families = sorted({r["model"] for r in rows})
     handles = [Line2D([], [], marker=FAMILY_MARKERS.get(f, "o"), ls="", color="k", label=f) for f in families]

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 
+from .carbon import kg_co2eq
 from .pareto import pareto_mask
+
+ENERGY_BASES = ("net", "gross")
 
 # (column, unit) in the order of the CSV; units are also in the names so a bare CSV reads unambiguously.
 COLUMNS = [
@@ -27,19 +31,52 @@ COLUMNS = [
     "gflops_per_16384_samples",
     "flops_method",
     "real_time_factor",
-    "energy_joules_per_audio_second",
+    "energy_joules_per_audio_second",  # gross or net, as energy_basis says (measurement.energy)
     "energy_joules_per_workload",
+    "energy_basis",
     "energy_method",
     "energy_domains",
     "assumed_watts",
     "device",
+    "energy_gross_joules_per_audio_second",
+    "energy_gross_joules_per_audio_second_ci95",
+    "energy_net_joules_per_audio_second",
+    "energy_net_joules_per_audio_second_ci95",
+    "energy_net_method",
+    "idle_watts",
+    "idle_watts_ci95",
+    "average_watts",
+    "power_limit_watts",
+    "energy_backend",
+    "energy_flags",
+    "inference_kg_co2eq_per_audio_hour",
+    "peak_memory_bytes",
     "pareto_d_stft_vs_gflops",
     "pareto_d_stft_vs_energy",
 ]
 
 
-def summary_row(model: str, size: str, train: dict, quality: dict, cost: dict) -> dict:
+def _value(value: float | None) -> float:
+    """A number for the CSV; an unavailable one is NaN (never on a Pareto front, never plotted)."""
+    return math.nan if value is None else value
+
+
+def summary_row(
+    model: str,
+    size: str,
+    train: dict,
+    quality: dict,
+    cost: dict,
+    energy_basis: str = "gross",
+    carbon_intensity: float | None = None,
+) -> dict:
     flops, energy, timing = cost["flops"], cost["energy"], cost["time"]
+    if energy_basis not in ENERGY_BASES:
+        raise ValueError(f"measurement.energy: {energy_basis!r} is not one of {', '.join(ENERGY_BASES)}")
+    net, idle = energy["net"], energy["idle"]
+    chosen = energy if energy_basis == "gross" else net
+    net_per_second = _value(net["joules_per_audio_second"])
+    carbon = math.nan if carbon_intensity is None else kg_co2eq(net_per_second * 3600, carbon_intensity)
     return {
         "model": model,
         "size": size,
@@ -60,21 +97,46 @@ def summary_row(model: str, size: str, train: dict, quality: dict, cost: dict) -
         "gflops_per_16384_samples": flops["per_audio_second"] * 16384 / flops["sample_rate"] / 1e9,
         "flops_method": "counted",
         "real_time_factor": timing["real_time_factor"],
-        "energy_joules_per_audio_second": energy["joules_per_audio_second"],
-        "energy_joules_per_workload": energy["joules_per_workload"],
+        "energy_joules_per_audio_second": _value(chosen["joules_per_audio_second"]),
+        "energy_joules_per_workload": _value(chosen["joules_per_workload"]),
+        "energy_basis": energy_basis,
         "energy_method": energy["method"],
         "energy_domains": "+".join(energy["domains"]) or "none",
         "assumed_watts": energy["assumed_watts"] if energy["assumed_watts"] is not None else "",
         "device": cost["context"]["device"],
+        "energy_gross_joules_per_audio_second": energy["joules_per_audio_second"],
+        "energy_gross_joules_per_audio_second_ci95": _value(energy["joules_per_audio_second_ci95"]),
+        "energy_net_joules_per_audio_second": net_per_second,
+        "energy_net_joules_per_audio_second_ci95": _value(net["joules_per_audio_second_ci95"]),
+        "energy_net_method": net["method"],
+        "idle_watts": _value(idle["watts"]),
+        "idle_watts_ci95": _value(idle["watts_ci95"]),
+        "average_watts": energy["average_watts"],
+        "power_limit_watts": _value(energy["power_limit_watts"]),
+        "energy_backend": energy["backend"],
+        # Each flag once, e.g. "short_window;non_positive_delta"; empty when every window passed.
+        "energy_flags": ";".join(dict.fromkeys(f["flag"] for f in energy["flags"])),
+        # Net energy of one hour of generated audio at the configured grid intensity (NaN without net).
+        "inference_kg_co2eq_per_audio_hour": carbon,
+        "peak_memory_bytes": cost["memory"]["peak_bytes"],
     }
 
 
 def build_summary(
-    jobs: list[tuple[str, str]], train: list, quality: list, cost: list, out_csv: str | Path
+    jobs: list[tuple[str, str]],
+    train: list,
+    quality: list,
+    cost: list,
+    out_csv: str | Path,
+    energy_basis: str = "gross",
+    carbon_intensity: float | None = None,
 ) -> list[dict]:
-    """Rows for ``jobs`` ((model, size) pairs) from the paths of their per-stage JSONs; writes the CSV."""
+    """Rows for ``jobs`` ((model, size) pairs) from the paths of their per-stage JSONs; writes the CSV.
+    ``energy_basis`` (measurement.energy; the workflow passes it, net by default) picks the energy that
+    ``energy_joules_per_*``, the Pareto flags and the figure use; ``carbon_intensity`` (kgCO2eq/kWh)
+    converts net energy to carbon."""
     rows = [
-        summary_row(model, size, *(json.loads(Path(p).read_text()) for p in paths))
+        summary_row(model, size, *(json.loads(Path(p).read_text()) for p in paths), energy_basis, carbon_intensity)
         # strict: a job whose JSONs are missing must fail loudly, never vanish from the table.
         for (model, size), paths in zip(jobs, zip(train, quality, cost, strict=True), strict=True)
     ]

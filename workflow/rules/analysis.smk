@@ -3,7 +3,7 @@ rule summary:
         train=per_job("results/train/{model}_{size}.json"),
         quality=per_job("results/quality/{model}_{size}.json"),
         cost=per_job("results/cost/{model}_{size}.json"),
-        code=code("summary.py", "summary", "pareto"),
+        code=code("summary.py", "summary", "pareto", "carbon"),
     output:
         report(
             "results/summary.csv",
@@ -16,6 +16,8 @@ rule summary:
         "../../envs/vocoder-energy.yaml"
     params:
         jobs=JOBS,
+        energy_basis=config["measurement"]["energy"],
+        carbon_intensity=config["measurement"]["carbon_intensity_kg_per_kwh"],
     script:
         "../scripts/summary.py"
 

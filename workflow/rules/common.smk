@@ -96,11 +96,41 @@ def code(script, *modules):
     return [os.path.relpath(path) for path in paths]
 
 
+# The energy package's modules: every rule that reads a meter lists them (training and cost).
+ENERGY_MODULES = [
+    f"energy/{name}"
+    for name in (
+        "__init__",
+        "meter",
+        "nvml",
+        "rapl",
+        "pyjoules",
+        "estimated",
+        "protocol",
+        "context",
+    )
+]
+
+
 def model_code(script, *modules):
     """``code`` plus the model family's own module and the shared model surface."""
     return lambda wildcards: code(
         script, "models/__init__", "models/base", f"models/{wildcards.model}", *modules
     )
+
+
+def probe_input(wildcards):
+    """The test split's features when the cost probe generates from them (measurement.input: test)."""
+    if config["measurement"]["input"] == "test":
+        return {"test": features("test")(wildcards)}
+    return {}
+
+
+def every_core(wildcards):
+    """All cores of a local run (--cores), so that no other job runs beside an energy window; 1 where
+    no core count is known (a cluster run, whose profile reserves a whole node instead).
+    """
+    return workflow.resource_settings.cores or 1
 
 
 def per_job(pattern):

@@ -42,11 +42,13 @@ rule quality:
 
 rule cost:
     input:
+        unpack(probe_input),
         generator="results/models/{model}_{size}.pt",
         code=model_code(
             "cost.py",
             "cost",
-            "energy",
+            *ENERGY_MODULES,
+            "features",
             "flops",
             "training",
             "checkpoints",
@@ -56,15 +58,20 @@ rule cost:
         "results/cost/{model}_{size}.json",
     log:
         "logs/cost/{model}_{size}.log",
+    benchmark:
+        "logs/cost/{model}_{size}.benchmark.tsv"
     conda:
         "../../envs/vocoder-energy.yaml"
-    threads: 2
+    # Isolation: energy counters are device- or socket-wide, so on a local run a cost job takes every
+    # core (nothing else runs beside it) and the GPU slot; on a cluster the profile asks for a node.
+    threads: every_core
     resources:
-        # Energy counters are device-wide: a GPU slot keeps two probes from measuring at once.
         gpu=1,
     params:
-        # Carbon intensity converts results later; it does not change the measurement.
-        probe=section("measurement", leave_out=("carbon_intensity_kg_per_kwh",)),
+        # Carbon intensity and the net/gross choice act later (summary); they do not change the measurement.
+        probe=section(
+            "measurement", leave_out=("carbon_intensity_kg_per_kwh", "energy")
+        ),
         inference=inference_options,
     script:
         "../scripts/cost.py"

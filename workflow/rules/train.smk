@@ -15,7 +15,7 @@ rule train:
             "schedules",
             "precision",
             "training_energy",
-            "energy",
+            *ENERGY_MODULES,
             "carbon",
             "validation",
             "quality",

@@ -10,7 +10,8 @@ from vocoder_energy.training import load_generator
 with job_log(snakemake.log[0]), gpu_lease() as device:
     torch.set_num_threads(snakemake.threads)
     model = load_generator(snakemake.input.generator, device, **snakemake.params.inference)
-    result = measure_cost(model, ProbeSettings(**snakemake.params.probe), device)
+    probe = ProbeSettings(**snakemake.params.probe)
+    result = measure_cost(model, probe, device, test_features=snakemake.input.get("test"))
     result["inference_options"] = snakemake.params.inference
     with open(snakemake.output[0], "w") as out:
         json.dump(result, out, indent=2)

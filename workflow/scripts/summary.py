@@ -2,5 +2,13 @@ from vocoder_energy.logs import job_log
 from vocoder_energy.summary import build_summary
 
 with job_log(snakemake.log[0]):
-    i = snakemake.input
-    build_summary(snakemake.params.jobs, i.train, i.quality, i.cost, snakemake.output[0])
+    i, p = snakemake.input, snakemake.params
+    build_summary(
+        p.jobs,
+        i.train,
+        i.quality,
+        i.cost,
+        snakemake.output[0],
+        energy_basis=p.energy_basis,
+        carbon_intensity=p.carbon_intensity,
+    )
