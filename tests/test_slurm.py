@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 from slurm_cluster import TEMP_PREFIX, SlurmCluster, run_guarded, unavailable_reason
-from test_workflow import ROOT, TINY, clone, job_counts, snakemake, write_config
+from test_workflow import ROOT, TINY, clone, job_counts, write_config
 
 PROFILE = ROOT / "profiles" / "slurm" / "profile.yaml"
 GPU_RULES = {"train", "generate", "cost"}
@@ -28,7 +28,9 @@ def profile_partitions(profile: dict) -> list[str]:
 def test_profile_reaches_the_jobs_alongside_the_workflow_profile(tmp_path):
     """A dry run through the profile: Slurm resources per rule survive the auto-loaded profiles/default."""
     repo = clone(tmp_path / "repo")
-    result = snakemake(repo, "--profile", "profiles/slurm", "-n")
+    command = [sys.executable, "-m", "snakemake", "--profile", "profiles/slurm", "-n", "--configfile", str(TINY)]
+    result = run_guarded(command, 300, cwd=repo)
+    assert result.returncode == 0, result.stdout + result.stderr
     resources = {}
     for block in re.split(r"\n(?=rule \w+:)", result.stdout):
         rule = re.match(r"rule (\w+):", block)
@@ -101,45 +103,54 @@ def submitted_jobs(output: str) -> list[tuple[str, int]]:
 
 @pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory):
+    """The tiny config through the profile, with two of its families to keep the test to minutes (every
+    Slurm job starts Snakemake twice): MelGAN, and WaveGrad with its own hop-512 features."""
     base = tmp_path_factory.mktemp("slurm-run")
     workdir = clone(base / "repo")
+    config = yaml.safe_load(TINY.read_text())
+    config["models"] = {family: config["models"][family] for family in ("melgan", "wavegrad")}
+    configfile = write_config(base / "tiny-slurm.yaml", config)
     profile = profile_for_tests(base / "profile")
-    output = run_on_cluster(cluster, workdir, profile)
-    return workdir, profile, output
+    output = run_on_cluster(cluster, workdir, profile, configfile=configfile)
+    return workdir, profile, configfile, output
 
 
 @pytest.mark.slow
 def test_tiny_workflow_runs_as_slurm_jobs(cluster, slurm_run):
-    workdir, _, output = slurm_run
+    workdir, _, configfile, output = slurm_run
     jobs = submitted_jobs(output)
     counts = {}
     for rule, _ in jobs:
         counts[rule] = counts.get(rule, 0) + 1
-    expected = job_counts(snakemake(clone(workdir.parent / "fresh"), "-n").stdout)
+    fresh = clone(workdir.parent / "fresh")
+    expected = job_counts(
+        run_guarded([sys.executable, "-m", "snakemake", "-n", "--configfile", str(configfile)], 300, cwd=fresh).stdout
+    )
     expected.pop("all")  # the target rule has nothing to run
     assert counts == expected
     records, allocations = cluster.finished_jobs(), cluster.allocations_by_job()
     for rule, job in jobs:
         assert records[job]["JobState"] == "COMPLETED", (rule, records[job])
-        if rule in GPU_RULES:
-            assert records[job]["Partition"] == "gpu" and allocations[job]["GPUs"] in ("0", "1"), (rule, job)
-        else:
-            assert records[job]["Partition"] == "cpu" and allocations[job]["GPUs"] == "", (rule, job)
-        if rule == "cost":  # --exclusive: the whole node, though the job asks for one CPU
+        gpus = [index for index in allocations[job]["GPUs"].split(",") if index]
+        if rule == "cost":  # --exclusive: the whole node (all its CPUs and GPUs) for the energy probe
+            assert records[job]["Partition"] == "gpu" and len(gpus) == cluster.gpus, (rule, allocations[job])
             assert int(records[job]["ProcCnt"]) == cluster.cpus, records[job]
-        elif rule == "train":
+        elif rule in GPU_RULES:  # one GPU and one CPU (cpus_per_gpu) each
+            assert records[job]["Partition"] == "gpu" and len(gpus) == 1, (rule, allocations[job])
             assert int(records[job]["ProcCnt"]) == 1, records[job]
+        else:
+            assert records[job]["Partition"] == "cpu" and not gpus, (rule, allocations[job])
     assert (workdir / "results" / "summary.csv").exists()
 
 
 @pytest.mark.slow
 def test_slurm_run_keeps_the_workflow_profiles_rerun_triggers(cluster, slurm_run):
     """profiles/default drops the mtime "code" trigger; --profile profiles/slurm must not bring it back."""
-    workdir, profile, _ = slurm_run
+    workdir, profile, configfile, _ = slurm_run
     for path in [*workdir.glob("workflow/**/*"), *workdir.glob("src/**/*.py")]:
         if path.is_file():
             path.touch()
-    output = run_on_cluster(cluster, workdir, profile, "-n", timeout=120)
+    output = run_on_cluster(cluster, workdir, profile, "-n", configfile=configfile, timeout=300)
     assert "Nothing to be done" in output, output
 
 
