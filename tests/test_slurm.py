@@ -169,7 +169,7 @@ def test_training_past_its_walltime_is_signalled_checkpoints_and_resumes(cluster
     # 30 s early, so a 2-minute limit with the signal 60 s before it signals the job 30-60 s after it
     # starts: past the job's start-up (a signal before training's handler is in place would be lost),
     # before the budget is spent, and long before the limit's SIGKILL. The retry finishes the budget.
-    profile = profile_for_tests(base / "profile", train_minutes=2, signal_seconds=60, retries=3)
+    profile = profile_for_tests(base / "profile", train_minutes=2, signal_seconds=60, retries=6)
     output = run_on_cluster(cluster, workdir, profile, "results/train/melgan_S.json", configfile=configfile)
 
     attempts = [job for rule, job in submitted_jobs(output) if rule == "train"]
