@@ -23,3 +23,6 @@ rule all:
     input:
         "results/summary.csv",
         expand("results/figures/pareto.{ext}", ext=["svg", "png"]),
+        expand("results/analysis/table{n}.{ext}", n=[1, 2], ext=["csv", "md", "html"]),
+        "results/report/audio_examples.html",
+        rules.paper_reference.output,

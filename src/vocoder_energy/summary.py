@@ -6,7 +6,10 @@ import csv
 import json
 from pathlib import Path
 
-from .pareto import pareto_mask
+import numpy as np
+
+from .metrics import METRICS
+from .pareto import nondominated
 
 # (column, unit) in the order of the CSV; units are also in the names so a bare CSV reads unambiguously.
 COLUMNS = [
@@ -31,6 +34,9 @@ COLUMNS = [
     "pareto_d_stft_vs_gflops",
     "pareto_d_stft_vs_energy",
 ]
+# Objective metrics (mean over test utterances and its 95 % t-interval); empty when not computed.
+QUALITY_COLUMNS = ["d_stft", "d_stft_multiscale", *(c.name for m in METRICS.values() for c in m.columns)]
+COLUMNS += [f"{name}{part}" for name in QUALITY_COLUMNS for part in ("_mean", "_ci_low", "_ci_high")]
 
 
 def summary_row(model: str, size: str, train: dict, quality: dict, cost: dict) -> dict:
@@ -55,7 +61,18 @@ def summary_row(model: str, size: str, train: dict, quality: dict, cost: dict) -
         "energy_domains": "+".join(energy["domains"]) or "none",
         "assumed_watts": energy["assumed_watts"] if energy["assumed_watts"] is not None else "",
         "device": cost["context"]["device"],
-    }
+    } | quality_columns(quality)
+
+
+def quality_columns(quality: dict) -> dict:
+    """``{metric}_mean/_ci_low/_ci_high`` for each aggregated metric of a quality document."""
+    metrics = quality.get("metrics", {})
+    row = {}
+    for name in QUALITY_COLUMNS:
+        aggregate = metrics.get(name, {})
+        for part, key in (("_mean", "mean"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high")):
+            row[f"{name}{part}"] = aggregate.get(key, "")
+    return row
 
 
 def build_summary(
@@ -67,13 +84,16 @@ def build_summary(
         # strict: a job whose JSONs are missing must fail loudly, never vanish from the table.
         for (model, size), paths in zip(jobs, zip(train, quality, cost, strict=True), strict=True)
     ]
-    d_stft = [r["d_stft"] for r in rows]
-    for column, cost_column in (
-        ("pareto_d_stft_vs_gflops", "gflops_per_audio_second"),
-        ("pareto_d_stft_vs_energy", "energy_joules_per_audio_second"),
-    ):
-        for row, on_front in zip(rows, pareto_mask(d_stft, [r[cost_column] for r in rows])):
-            row[column] = bool(on_front)
+    # Measured and estimated energies never share a front: energy fronts are computed per method.
+    points = np.array([[r["d_stft"], r["gflops_per_audio_second"], r["energy_joules_per_audio_second"]] for r in rows])
+    points = points.reshape(len(rows), 3)
+    for row, on_front in zip(rows, nondominated(points[:, [0, 1]], [False, False])):
+        row["pareto_d_stft_vs_gflops"] = bool(on_front)
+    methods = np.array([r["energy_method"] for r in rows])
+    for method in set(methods):
+        (members,) = np.nonzero(methods == method)
+        for i, on_front in zip(members, nondominated(points[members][:, [0, 2]], [False, False])):
+            rows[i]["pareto_d_stft_vs_energy"] = bool(on_front)
     with open(out_csv, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
