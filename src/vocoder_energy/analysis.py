@@ -13,7 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from .metrics import METRICS
+from .paper import paper_points
 from .pareto import Objective, pareto_analysis
+from .plots import pareto_figure
 from .quality import D_STFT_COLUMNS
 
 RATINGS = "data/listening/ratings.csv"
@@ -108,3 +110,31 @@ def analyse_runs(
     analysed.to_csv(pareto_csv, index=False)
     Path(hypervolume_json).write_text(json.dumps({"quality": objective.column} | volumes, indent=2))
     return analysed, objective, chosen
+
+
+def paper_overlay(quality: Objective, costs: list[Objective]) -> pd.DataFrame | None:
+    """The paper's points with their own fronts on the same objectives (None if it has no such quality)."""
+    points = paper_points()
+    available = [c for c in costs if c.column in points]
+    if quality.column not in points or not available:
+        return None
+    return pareto_analysis(points, quality, available)[0]
+
+
+def runs_figure(
+    pareto_csv: str | Path, hypervolume_json: str | Path, costs: list[str], overlay_paper: bool, out_paths: list
+) -> None:
+    """Figure 2 for the analysed runs, on the quality the analysis chose (named in ``hypervolume_json``)."""
+    runs = pd.read_csv(pareto_csv, dtype={"size": str})
+    quality = quality_objectives()[json.loads(Path(hypervolume_json).read_text())["quality"]]
+    chosen = [COSTS[c] for c in costs]
+    ci = (f"{quality.column}_ci_low", f"{quality.column}_ci_high")
+    pareto_figure(
+        runs,
+        quality,
+        chosen,
+        out_paths,
+        quality_ci=ci if set(ci) <= set(runs.columns) else None,
+        method_columns={"energy": "energy_method"},
+        overlay=paper_overlay(quality, chosen) if overlay_paper else None,
+    )

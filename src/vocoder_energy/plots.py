@@ -44,6 +44,16 @@ def _log_axis(axis) -> None:
     axis.set_minor_formatter(NullFormatter())  # minor labels collide on short decades
 
 
+def _rings(ax, centres: np.ndarray, radius_px: float) -> np.ndarray:
+    """``centres`` (data coordinates) with eight points around each at ``radius_px`` pixels."""
+    ax.autoscale_view()
+    pixels = ax.transData.transform(centres)
+    angles = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+    offsets = np.vstack([[0.0, 0.0], radius_px * np.column_stack([np.cos(angles), np.sin(angles)])])
+    ring = (pixels[:, None, :] + offsets[None, :, :]).reshape(-1, 2)
+    return ax.transData.inverted().transform(ring)
+
+
 def _panel(
     ax,
     frame: pd.DataFrame,
@@ -54,7 +64,6 @@ def _panel(
     overlay: pd.DataFrame | None,
 ) -> list[str]:
     """One scatter of quality against ``cost``; returns the labels of the rows left out (no finite value)."""
-    sns.set_style("whitegrid")
     finite = np.isfinite(frame[quality.column].astype(float)) & np.isfinite(frame[cost.column].astype(float))
     plotted, left_out = frame[finite], frame[~finite]
     if overlay is not None and {quality.column, cost.column} <= set(overlay.columns):
@@ -76,17 +85,20 @@ def _panel(
         if method_column and method_column in plotted
         else pd.Series(False, index=plotted.index)
     )
+    markers = []  # one artist per point: adjustText keeps labels off their extent
     for (_, row), hollow in zip(plotted.iterrows(), estimated):
         colour = SIZE_COLOURS.get(row["size"], "grey")
-        ax.scatter(
-            row[cost.column],
-            row[quality.column],
-            marker=FAMILY_MARKERS.get(row["model"], "o"),
-            s=70,
-            facecolors="none" if hollow else colour,
-            edgecolors=colour,
-            linewidths=1.5,
-            zorder=3,
+        markers.append(
+            ax.scatter(
+                row[cost.column],
+                row[quality.column],
+                marker=FAMILY_MARKERS.get(row["model"], "o"),
+                s=70,
+                facecolors="none" if hollow else colour,
+                edgecolors=colour,
+                linewidths=1.5,
+                zorder=3,
+            )
         )
     if quality_ci is not None and set(quality_ci) <= set(plotted.columns):
         low, high = plotted[quality_ci[0]].astype(float), plotted[quality_ci[1]].astype(float)
@@ -113,8 +125,15 @@ def _panel(
             alpha=0.6,
             zorder=2,
         )
-    ax.scatter(front[cost.column], front[quality.column], s=260, facecolors="none", edgecolors="red", lw=1.5, zorder=4)
-    possibly = plotted[plotted.get(f"possibly_efficient_{cost.key}", pd.Series(False, index=plotted.index)) == True]  # noqa: E712
+    for _, row in front.iterrows():
+        markers.append(
+            ax.scatter(
+                row[cost.column], row[quality.column], s=260, facecolors="none", edgecolors="red", lw=1.5, zorder=4
+            )
+        )
+    possibly = plotted[
+        plotted.get(f"possibly_efficient_{cost.key}", pd.Series(False, index=plotted.index)) == True
+    ]  # noqa: E712
     ax.scatter(
         possibly[cost.column],
         possibly[quality.column],
@@ -137,11 +156,21 @@ def _panel(
     ax.set_xlabel(cost.label)
     ax.set_ylabel(quality.label)
     ax.grid(True, which="both", alpha=0.3)
+    ax.margins(0.12)  # room for labels of points at the edges
     if texts:
+        # Labels keep clear of each other and of every marker (a ring of points around each), the paper's too.
+        centres = [plotted[[cost.column, quality.column]].to_numpy(float)]
+        if overlay is not None and {quality.column, cost.column} <= set(overlay.columns):
+            centres.append(overlay[[cost.column, quality.column]].to_numpy(float))
+        avoid = _rings(ax, np.concatenate(centres), radius_px=14)
         adjust_text(
             texts,
+            x=avoid[:, 0],
+            y=avoid[:, 1],
             ax=ax,
-            expand=(1.3, 1.6),
+            expand=(1.2, 1.5),
+            force_static=(0.3, 0.6),
+            force_text=(0.3, 0.6),
             arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5},
             min_arrow_len=8,
         )
@@ -160,6 +189,7 @@ def pareto_figure(
 ) -> None:
     """Figure 2 for ``frame`` (the columns of ``pareto_analysis``): one panel per cost, PNG and SVG."""
     method_columns = method_columns or {}
+    sns.set_style("whitegrid")
     fig, axes = plt.subplots(1, len(costs), figsize=(6.2 * len(costs), 5.2), constrained_layout=True, squeeze=False)
     left_out = []
     for ax, cost in zip(axes[0], costs):
@@ -167,14 +197,18 @@ def pareto_figure(
     families = [f for f in FAMILY_MARKERS if f in set(frame["model"])]
     handles = [Line2D([], [], marker=FAMILY_MARKERS[f], ls="", color="k", label=FAMILY_NAMES[f]) for f in families]
     handles += [Line2D([], [], marker="o", ls="", color=c, label=f"size {s}") for s, c in SIZE_COLOURS.items()]
-    handles.append(Line2D([], [], marker="o", ls="-", mfc="none", mec="red", color="red", ms=14, label="Pareto-efficient"))
+    handles.append(
+        Line2D([], [], marker="o", ls="-", mfc="none", mec="red", color="red", ms=14, label="Pareto-efficient")
+    )
     if any(c.startswith("possibly_efficient_") and frame[c].any() for c in frame.columns):
         handles.append(
             Line2D([], [], marker="o", ls="", mfc="none", mec="orange", ms=14, label="possibly efficient (CI)")
         )
     if any(m in frame and frame[m].eq("estimated").any() for m in method_columns.values()):
         handles.append(
-            Line2D([], [], marker="o", ls="--", mfc="none", mec="grey", color="red", label="energy estimated (own front)")
+            Line2D(
+                [], [], marker="o", ls="--", mfc="none", mec="grey", color="red", label="energy estimated (own front)"
+            )
         )
     if overlay is not None:
         handles.append(Line2D([], [], marker="o", ls=":", color="0.6", alpha=0.6, label="paper (Tables 1-2)"))

@@ -69,6 +69,8 @@ rule analysis:
             "quality",
             "metrics",
             "intervals",
+            "plots",
+            "audio",
         ),
         paper=PAPER_TABLES,
     output:
@@ -101,7 +103,9 @@ rule pareto_figure:
     input:
         pareto="results/analysis/pareto.csv",
         hypervolume="results/analysis/hypervolume.json",
-        code=code("pareto_figure.py", "plots", "pareto", "analysis", "paper"),
+        code=code(
+            "pareto_figure.py", "analysis", "plots", "pareto", "paper", "quality", "metrics", "audio"
+        ),
     output:
         svg=report(
             "results/figures/pareto.svg",

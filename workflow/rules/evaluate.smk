@@ -22,7 +22,7 @@ rule generate:
 rule quality:
     input:
         generated="results/generated/{model}_{size}.npz",
-        code=code("quality.py", "quality", "metrics", "intervals"),
+        code=code("quality.py", "quality", "metrics", "intervals", "audio"),
     output:
         json="results/quality/{model}_{size}.json",
         utterances="results/quality/{model}_{size}_utterances.csv",
