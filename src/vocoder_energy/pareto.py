@@ -41,7 +41,10 @@ def pareto_mask(quality, cost, higher_quality_is_better: bool = False) -> np.nda
 
 def nondominated(points: np.ndarray, maximise: list[bool]) -> np.ndarray:
     """Weakly non-dominated rows of ``points`` (n, k); rows with a non-finite value are never on it."""
-    points = np.asarray(points, dtype=float).reshape(len(points), -1)
+    points = np.asarray(points, dtype=float)
+    if len(points) == 0:
+        return np.zeros(0, dtype=bool)
+    points = points.reshape(len(points), -1)
     mask = np.zeros(len(points), dtype=bool)
     finite = np.all(np.isfinite(points), axis=1)
     if finite.any():

@@ -94,6 +94,7 @@ def build_summary(
         (members,) = np.nonzero(methods == method)
         for i, on_front in zip(members, nondominated(points[members][:, [0, 2]], [False, False])):
             rows[i]["pareto_d_stft_vs_energy"] = bool(on_front)
+    rows = [{column: row[column] for column in COLUMNS} for row in rows]
     with open(out_csv, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
