@@ -1,6 +1,6 @@
 """The paper's own numbers (Tables 1 and 2) as data, and its Pareto analysis recomputed from them alone.
 
-``data/paper_tables.csv`` holds Table 1 (MOS with its +- value, D_STFT; ground truth included) and
+``reference/paper_tables.csv`` holds Table 1 (MOS with its +- value, D_STFT; ground truth included) and
 Table 2 (parameters in millions, GFLOPs per 16,384-sample clip, generation energy) for the 18
 configurations, plus the tables' asterisks (configurations the authors added to the original papers).
 
@@ -30,7 +30,7 @@ ENERGY = Objective("energy", False, "Energy, J per 100 s of generated audio (log
 
 def paper_tables() -> pd.DataFrame:
     """Tables 1 and 2, one row per configuration plus ground truth; energy also in J per 100 s of audio."""
-    table = pd.read_csv(files("vocoder_energy") / "data" / "paper_tables.csv", dtype={"size": str})
+    table = pd.read_csv(files("vocoder_energy") / "reference" / "paper_tables.csv", dtype={"size": str})
     table["size"] = table["size"].fillna("")
     table["energy_j_per_100s_audio"] = table["energy_reported"]  # the unit fix: mJ printed, J meant
     return table

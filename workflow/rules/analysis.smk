@@ -1,5 +1,5 @@
 RATINGS = "data/listening/ratings.csv"
-PAPER_TABLES = os.path.relpath(ROOT / "src/vocoder_energy/data/paper_tables.csv")
+PAPER_TABLES = os.path.relpath(ROOT / "src/vocoder_energy/reference/paper_tables.csv")
 
 
 def ratings(wildcards):
