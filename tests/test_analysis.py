@@ -14,9 +14,9 @@ from matplotlib.collections import PathCollection
 from torch import nn
 
 from vocoder_energy import cost as cost_module
+from vocoder_energy.analysis import COSTS, quality_objectives, runs_frame
 from vocoder_energy.cost import ProbeSettings, measure_cost
 from vocoder_energy.models.base import Vocoder
-from vocoder_energy.analysis import COSTS, quality_objectives, runs_frame
 from vocoder_energy.pareto import pareto_analysis, pareto_mask
 from vocoder_energy.plots import _panel, pareto_figure
 from vocoder_energy.summary import COLUMNS, build_summary, read_summary
@@ -286,7 +286,9 @@ def test_pareto_figure_writes_svg_and_png_for_mixed_energy_methods(summary_input
     svg, png = out.parent / "figures" / "pareto.svg", out.parent / "figures" / "pareto.png"
     svg.parent.mkdir()
     open_before = plt.get_fignums()
-    pareto_figure(runs, quality, [COSTS["gflops"], COSTS["energy"]], [svg, png], method_columns={"energy": "energy_method"})
+    pareto_figure(
+        runs, quality, [COSTS["gflops"], COSTS["energy"]], [svg, png], method_columns={"energy": "energy_method"}
+    )
     assert png.stat().st_size > 1000
     assert png.read_bytes()[:8] == PNG_MAGIC
     text = svg.read_text()

@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from test_quality import speech_like
+
 from vocoder_energy import metrics
 from vocoder_energy.metrics import METRICS, MissingPackageError, freqt, score_utterance
 from vocoder_energy.quality import d_stft, d_stft_multiscale, evaluate_quality
@@ -32,9 +32,7 @@ def scores():
     """Every metric on the clean reference, then at 30, 20, 10 and 0 dB SNR."""
     reference = speech_like(0)
     levels = [None, 30, 20, 10, 0]
-    return [
-        score_utterance(reference, reference if snr is None else noisy(reference, snr), ALL, SR) for snr in levels
-    ]
+    return [score_utterance(reference, reference if snr is None else noisy(reference, snr), ALL, SR) for snr in levels]
 
 
 def test_identical_signals_score_the_best_value(scores):

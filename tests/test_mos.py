@@ -37,8 +37,14 @@ def test_valid_ratings_are_read_with_integer_scores(tmp_path):
     [
         (lambda r: r.__setitem__(3, r[3][:4] + (7,) + r[3][5:]), r"score must be an integer from 1 to 5 \(line\(s\) 5"),
         (lambda r: r.__setitem__(2, r[2][:4] + (3.5,) + r[2][5:]), r"line\(s\) 4"),
-        (lambda r: r.__setitem__(0, r[0][:2] + ("wavenet_S",) + r[0][3:]), r"unknown system\(s\) wavenet_S on line\(s\) 2"),
-        (lambda r: r.__setitem__(1, r[1][:3] + ("LJ999-0001",) + r[1][4:]), r"unknown utterance\(s\) LJ999-0001 on line\(s\) 3"),
+        (
+            lambda r: r.__setitem__(0, r[0][:2] + ("wavenet_S",) + r[0][3:]),
+            r"unknown system\(s\) wavenet_S on line\(s\) 2",
+        ),
+        (
+            lambda r: r.__setitem__(1, r[1][:3] + ("LJ999-0001",) + r[1][4:]),
+            r"unknown utterance\(s\) LJ999-0001 on line\(s\) 3",
+        ),
         (lambda r: r.append(r[5]), r"duplicate ratings .* on line\(s\) 7, 14"),
     ],
 )

@@ -28,7 +28,15 @@ def test_paper_tables_hold_all_18_configurations_and_the_ground_truth():
 
 def test_paper_reference_front_is_melgan_s_hifigan_s_hifigan_l_on_both_costs():
     analysed, volumes = paper_reference_analysis()
-    assert list(analysed.columns[:7]) == ["model", "size", "mos", "gflops", "energy", "on_front_gflops", "on_front_energy"]
+    assert list(analysed.columns[:7]) == [
+        "model",
+        "size",
+        "mos",
+        "gflops",
+        "energy",
+        "on_front_gflops",
+        "on_front_energy",
+    ]
     assert len(analysed) == 18
     for cost in ("gflops", "energy"):
         front = {(m, s) for m, s, f in zip(analysed["model"], analysed["size"], analysed[f"on_front_{cost}"]) if f}
@@ -83,7 +91,9 @@ def test_a_point_whose_interval_reaches_the_front_is_possibly_efficient():
             "c": [1.0, 2.0, 3.0],
         }
     )
-    analysed, _ = pareto_analysis(frame, Objective("q", True, "q"), [Objective("c", False, "c")], quality_ci=("q_ci_low", "q_ci_high"))
+    analysed, _ = pareto_analysis(
+        frame, Objective("q", True, "q"), [Objective("c", False, "c")], quality_ci=("q_ci_low", "q_ci_high")
+    )
     assert analysed["on_front_c"].tolist() == [True, False, False]
     assert analysed["possibly_efficient_c"].tolist() == [False, True, False]
 

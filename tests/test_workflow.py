@@ -192,7 +192,9 @@ def test_adding_ratings_reruns_the_analysis_with_mos_as_quality(finished_run, tm
     ratings.write_text("\n".join([*lines, lines[1].replace("ann,", "dan,").replace(",4,", ",9,")]) + "\n")
     result = snakemake(rated, "--cores", "1", check=False)
     assert result.returncode != 0
-    assert re.search(r"ratings\.csv: score must be an integer from 1 to 5 \(line\(s\) 11", result.stdout + result.stderr)
+    assert re.search(
+        r"ratings\.csv: score must be an integer from 1 to 5 \(line\(s\) 11", result.stdout + result.stderr
+    )
 
 
 def test_paper_reference_needs_no_training(tmp_path):

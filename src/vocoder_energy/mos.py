@@ -79,7 +79,9 @@ def read_ratings(path: str | Path, systems=None, utterances=None) -> pd.DataFram
     inconsistent = frame.groupby("stimulus")[["system", "utterance"]].nunique().max(axis=1) > 1
     if inconsistent.any():
         bad_rows = frame["stimulus"].isin(inconsistent[inconsistent].index)
-        raise RatingsError(f"{path}: a stimulus id names different systems/utterances on line(s) {_rows(frame, bad_rows)}")
+        raise RatingsError(
+            f"{path}: a stimulus id names different systems/utterances on line(s) {_rows(frame, bad_rows)}"
+        )
     return frame
 
 

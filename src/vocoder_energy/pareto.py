@@ -86,9 +86,7 @@ def _values(frame: pd.DataFrame, objectives: list[Objective]) -> np.ndarray:
 
 def _scaled(values: np.ndarray, objectives: list[Objective]) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.column_stack(
-            [np.log10(values[:, i]) if o.log else values[:, i] for i, o in enumerate(objectives)]
-        )
+        return np.column_stack([np.log10(values[:, i]) if o.log else values[:, i] for i, o in enumerate(objectives)])
 
 
 def _analyse_set(
@@ -165,7 +163,8 @@ def pareto_analysis(
             volumes[suffix if not partition else f"{suffix} ({group})"] = {
                 "hypervolume": hypervolume(scaled, maximise, reference),
                 "objectives": [
-                    f"{'max' if o.higher_is_better else 'min'} {'log10 ' if o.log else ''}{o.column}" for o in objectives
+                    f"{'max' if o.higher_is_better else 'min'} {'log10 ' if o.log else ''}{o.column}"
+                    for o in objectives
                 ],
                 "reference_point": reference.tolist(),
                 "reference_rule": "nadir of the analysed points pushed outward by 10% of each objective's range",

@@ -131,9 +131,7 @@ def _panel(
                 row[cost.column], row[quality.column], s=260, facecolors="none", edgecolors="red", lw=1.5, zorder=4
             )
         )
-    possibly = plotted[
-        plotted.get(f"possibly_efficient_{cost.key}", pd.Series(False, index=plotted.index)) == True
-    ]  # noqa: E712
+    possibly = plotted[plotted.get(f"possibly_efficient_{cost.key}", pd.Series(False, index=plotted.index)) == True]  # noqa: E712
     ax.scatter(
         possibly[cost.column],
         possibly[quality.column],

@@ -1,4 +1,5 @@
-"""Quality of generated audio against the reference: D_STFT as the paper's authors computed it, beside the\nobjective metrics of ``metrics``, per utterance and aggregated."""
+"""Quality of generated audio against the reference: D_STFT as the paper's authors computed it, beside the
+objective metrics of ``metrics``, per utterance and aggregated."""
 
 from __future__ import annotations
 

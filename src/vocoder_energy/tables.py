@@ -28,16 +28,25 @@ def _interleave(frame: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFra
 def table1(runs: pd.DataFrame, mos: pd.DataFrame | None = None) -> pd.DataFrame:
     """MOS (with its bootstrap interval, when rated) and D_STFT per run beside the paper's, plus every
     objective metric computed; the ground truth row when it was rated."""
-    quality_columns = [c for c in runs.columns if c not in {"gflops", "energy", "energy_method"}]
-    quality_columns = [c for c in quality_columns if c not in {"parameters_millions", "real_time_factor"}]
+    costs = {"gflops", "energy", "energy_method", "parameters_millions", "real_time_factor"}
+    analysis = ("on_front_", "rank_", "on_family_front_", "possibly_efficient_")  # pareto.csv has those
+    quality_columns = [c for c in runs.columns if c not in costs and not c.startswith(analysis)]
     frame = runs[quality_columns].copy()
     if mos is not None and (mos["system"] == "ground_truth").any():
         truth = mos[mos["system"] == "ground_truth"].iloc[0]
         frame = pd.concat(
             [
                 pd.DataFrame(
-                    [{"model": "ground_truth", "size": "", "mos": truth["mos"], "mos_ci_low": truth["boot_ci_low"],
-                      "mos_ci_high": truth["boot_ci_high"], "d_stft": 0.0}]  # fmt: skip
+                    [
+                        {
+                            "model": "ground_truth",
+                            "size": "",
+                            "mos": truth["mos"],
+                            "mos_ci_low": truth["boot_ci_low"],
+                            "mos_ci_high": truth["boot_ci_high"],
+                            "d_stft": 0.0,
+                        }
+                    ]  # fmt: skip
                 ),
                 frame,
             ],
@@ -53,7 +62,11 @@ def table2(runs: pd.DataFrame) -> pd.DataFrame:
     beside the paper's (whose energy column is printed in mJ but read as J, see ``paper``)."""
     frame = runs[["model", "size", "parameters_millions", "gflops", "energy", "energy_method", "real_time_factor"]]
     paper = _paper(
-        {"parameters_millions": "paper_parameters_millions", "gflops": "paper_gflops", "energy_j_per_100s_audio": "paper_energy"}
+        {
+            "parameters_millions": "paper_parameters_millions",
+            "gflops": "paper_gflops",
+            "energy_j_per_100s_audio": "paper_energy",
+        }
     )
     frame = frame.merge(paper, on=["model", "size"], how="left")
     return _interleave(
@@ -63,13 +76,15 @@ def table2(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def markdown(frame: pd.DataFrame, digits: int = 4) -> str:
-    """A GitHub-flavoured Markdown table (numbers to ``digits`` significant digits, blanks for missing)."""
+    """A GitHub-flavoured Markdown table (numbers to ``digits`` significant digits, blanks for missing;
+    columns with no value at all left out)."""
 
     def cell(value) -> str:
         if isinstance(value, float | np.floating):
             return "" if np.isnan(value) else f"{value:.{digits}g}"
         return str(value)
 
+    frame = frame.dropna(axis=1, how="all")  # e.g. intervals of a single clip
     lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join(lines) + "\n"

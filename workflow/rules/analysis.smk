@@ -1,17 +1,3 @@
-RATINGS = "data/listening/ratings.csv"
-PAPER_TABLES = os.path.relpath(ROOT / "src/vocoder_energy/reference/paper_tables.csv")
-
-
-def ratings(wildcards):
-    """The listening test's ratings when they exist: an optional input, so adding (or removing) the file
-    reruns the MOS statistics and everything downstream of them (Snakemake's input-set trigger)."""
-    return [RATINGS] if os.path.exists(RATINGS) else []
-
-
-def mos_table(wildcards):
-    return ["results/analysis/mos.csv"] if os.path.exists(RATINGS) else []
-
-
 rule summary:
     input:
         train=per_job("results/train/{model}_{size}.json"),
@@ -36,7 +22,7 @@ rule summary:
 
 rule mos:
     input:
-        ratings=ratings,
+        ratings=RATINGS,
         generated=per_job("results/generated/{model}_{size}.npz"),
         code=code("mos.py", "mos", "intervals"),
     output:
@@ -59,7 +45,7 @@ rule mos:
 rule analysis:
     input:
         summary="results/summary.csv",
-        mos=mos_table,
+        mos=optional_mos,
         code=code(
             "analysis.py",
             "analysis",
@@ -104,7 +90,14 @@ rule pareto_figure:
         pareto="results/analysis/pareto.csv",
         hypervolume="results/analysis/hypervolume.json",
         code=code(
-            "pareto_figure.py", "analysis", "plots", "pareto", "paper", "quality", "metrics", "audio"
+            "pareto_figure.py",
+            "analysis",
+            "plots",
+            "pareto",
+            "paper",
+            "quality",
+            "metrics",
+            "audio",
         ),
     output:
         svg=report(
