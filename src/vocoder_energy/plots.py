@@ -45,11 +45,13 @@ def _log_axis(axis) -> None:
 
 
 def _rings(ax, centres: np.ndarray, radius_px: float) -> np.ndarray:
-    """``centres`` (data coordinates) with eight points around each at ``radius_px`` pixels."""
+    """``centres`` (data coordinates) with two rings of twelve points around each, at ``radius_px`` pixels
+    and half of it, so that a label's box cannot sit on a marker or its front circle."""
     ax.autoscale_view()
     pixels = ax.transData.transform(centres)
-    angles = np.linspace(0, 2 * np.pi, 8, endpoint=False)
-    offsets = np.vstack([[0.0, 0.0], radius_px * np.column_stack([np.cos(angles), np.sin(angles)])])
+    angles = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    unit = np.column_stack([np.cos(angles), np.sin(angles)])
+    offsets = np.vstack([[0.0, 0.0], radius_px * unit, radius_px / 2 * unit])
     ring = (pixels[:, None, :] + offsets[None, :, :]).reshape(-1, 2)
     return ax.transData.inverted().transform(ring)
 
@@ -79,7 +81,9 @@ def _panel(
             )
         paper_front = overlay[overlay.get(f"on_front_{cost.key}", pd.Series(False, index=overlay.index))]
         paper_front = paper_front.sort_values(cost.column)
-        ax.step(paper_front[cost.column], paper_front[quality.column], where="post", color="0.6", ls=":", zorder=1)
+        ax.step(
+            paper_front[cost.column], paper_front[quality.column], where="post", color="0.6", ls="-.", lw=0.8, zorder=1
+        )
     estimated = (
         plotted[method_column].eq("estimated")
         if method_column and method_column in plotted
@@ -112,6 +116,11 @@ def _panel(
             elinewidth=0.8,
             zorder=2,
         )
+    family_front = f"on_family_front_{cost.key}"
+    if family_front in plotted:  # each family's own size front (the paper's "sub-Pareto fronts")
+        for _, members in plotted[plotted[family_front].astype(bool)].groupby("model"):
+            members = members.sort_values(cost.column)
+            ax.plot(members[cost.column], members[quality.column], color="0.35", ls=":", lw=1.1, zorder=2)
     front = plotted[plotted[f"on_front_{cost.key}"].astype(bool)]
     for hollow in (False, True):
         part = front[estimated[front.index] == hollow].sort_values(cost.column)
@@ -169,7 +178,7 @@ def _panel(
             expand=(1.2, 1.5),
             force_static=(0.3, 0.6),
             force_text=(0.3, 0.6),
-            arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5},
+            arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.4},
             min_arrow_len=8,
         )
     return [label(r["model"], r["size"]) for _, r in left_out.iterrows()]
@@ -198,6 +207,7 @@ def pareto_figure(
     handles.append(
         Line2D([], [], marker="o", ls="-", mfc="none", mec="red", color="red", ms=14, label="Pareto-efficient")
     )
+    handles.append(Line2D([], [], ls=":", color="0.35", lw=1.1, label="family sub-front"))
     if any(c.startswith("possibly_efficient_") and frame[c].any() for c in frame.columns):
         handles.append(
             Line2D([], [], marker="o", ls="", mfc="none", mec="orange", ms=14, label="possibly efficient (CI)")
@@ -209,7 +219,7 @@ def pareto_figure(
             )
         )
     if overlay is not None:
-        handles.append(Line2D([], [], marker="o", ls=":", color="0.6", alpha=0.6, label="paper (Tables 1-2)"))
+        handles.append(Line2D([], [], marker="o", ls="-.", color="0.6", alpha=0.6, label="paper (Tables 1-2)"))
     fig.legend(handles=handles, loc="outside right center", fontsize=8)
     if left_out:  # e.g. a diverged model whose audio is NaN: say so rather than drop it silently
         title += f"\nnot plotted (no finite value): {', '.join(sorted(set(left_out)))}"
