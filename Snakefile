@@ -30,3 +30,6 @@ rule all:
         "results/summary.csv",
         expand("results/figures/pareto.{ext}", ext=["svg", "png"]),
         expand("results/figures/losses.{ext}", ext=["svg", "png"]),
+        expand("results/analysis/table{n}.{ext}", n=[1, 2], ext=["csv", "md", "html"]),
+        "results/report/audio_examples.html",
+        rules.paper_reference.output,

@@ -6,15 +6,18 @@ import csv
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from matplotlib import pyplot as plt
 from matplotlib.collections import PathCollection
 from torch import nn
 
+from vocoder_energy import cost as cost_module
+from vocoder_energy.analysis import COSTS, quality_objectives, runs_frame
 from vocoder_energy.cost import ProbeSettings, measure_cost
 from vocoder_energy.models.base import Vocoder
-from vocoder_energy.pareto import pareto_mask
+from vocoder_energy.pareto import pareto_analysis, pareto_mask
 from vocoder_energy.plots import _panel, pareto_figure
 from vocoder_energy.summary import COLUMNS, build_summary, read_summary
 
@@ -148,8 +151,9 @@ JOBS = [  # model, size, d_stft, GFLOP/s of audio, J/s of audio, method
 ]
 # Quality vs GFLOPs: melgan S (cheapest), hifigan S, hifigan L (best quality); wavegrad M is beaten by hifigan S.
 FRONT_GFLOPS = [True, True, True, False]
-# Quality vs energy: hifigan L is both cheapest and best; it beats everything else.
-FRONT_ENERGY = [False, False, True, False]
+# Quality vs energy, per energy method (measured and estimated never share a front): among the measured,
+# melgan S (cheapest) and hifigan S (best) beat wavegrad M; hifigan L, the one estimate, is its own front.
+FRONT_ENERGY = [True, True, True, False]
 
 
 @pytest.fixture
@@ -295,19 +299,33 @@ def test_summary_reads_what_measure_cost_writes(tmp_path):
 
 
 # ----------------------------------------------------------------------------------- pareto_figure
+def analysed_runs(summary_inputs, quality="d_stft"):
+    """The summary of ``summary_inputs`` through the analysis, as the workflow's analysis rule does."""
+    jobs, train, quality_paths, cost, out = summary_inputs
+    build_summary(jobs, train, quality_paths, cost, out)
+    frame = runs_frame(pd.read_csv(out, dtype={"size": str}))
+    objective = quality_objectives()[quality]
+    analysed, _ = pareto_analysis(
+        frame, objective, [COSTS["gflops"], COSTS["energy"]], partitions={"energy": "energy_method"}
+    )
+    return analysed, objective
+
+
 def test_pareto_figure_writes_svg_and_png_for_mixed_energy_methods(summary_inputs):
-    jobs, train, quality, cost, out = summary_inputs
-    build_summary(jobs, train, quality, cost, out)
-    rows = read_summary(out)  # as the workflow does: strings from the CSV
-    assert {r["energy_method"] for r in rows} == {"measured", "estimated"}
+    runs, quality = analysed_runs(summary_inputs)
+    assert set(runs["energy_method"]) == {"measured", "estimated"}
+    out = summary_inputs[-1]
     svg, png = out.parent / "figures" / "pareto.svg", out.parent / "figures" / "pareto.png"
     svg.parent.mkdir()
     open_before = plt.get_fignums()
-    pareto_figure(rows, [svg, png])
+    pareto_figure(
+        runs, quality, [COSTS["gflops"], COSTS["energy"]], [svg, png], method_columns={"energy": "energy_method"}
+    )
     assert png.stat().st_size > 1000
     assert png.read_bytes()[:8] == PNG_MAGIC
     text = svg.read_text()
     assert "<svg" in text and text.rstrip().endswith("</svg>")
+    assert "energy estimated (own front)" in text  # the legend says what hollow markers are
     assert plt.get_fignums() == open_before  # the figure was closed
 
 
@@ -316,40 +334,33 @@ def _row_markers(ax, n_rows):
     return collections[:n_rows], collections[n_rows:]
 
 
-@pytest.mark.parametrize(
-    ("cost_key", "expect_hollow"),
-    [("energy_joules_per_audio_second", [False, False, True, False]), ("gflops_per_audio_second", [False] * 4)],
-)
-def test_estimated_energy_is_drawn_hollow_and_the_front_circled(summary_inputs, cost_key, expect_hollow):
-    jobs, train, quality, cost, out = summary_inputs
-    build_summary(jobs, train, quality, cost, out)
-    rows = read_summary(out)
+@pytest.mark.parametrize(("cost", "expect_hollow"), [("energy", [False, False, True, False]), ("gflops", [False] * 4)])
+def test_estimated_energy_is_drawn_hollow_and_the_front_circled(summary_inputs, cost, expect_hollow):
+    runs, quality = analysed_runs(summary_inputs)
     fig, ax = plt.subplots()
-    column = "pareto_d_stft_vs_energy" if cost_key.startswith("energy") else "pareto_d_stft_vs_gflops"
     try:
-        _panel(ax, rows, cost_key, column, "cost")
-        points, front = _row_markers(ax, len(rows))
+        _panel(ax, runs, quality, COSTS[cost], None, "energy_method" if cost == "energy" else None, None)
+        points, rest = _row_markers(ax, len(runs))
         hollow = [len(p.get_facecolors()) == 0 or p.get_facecolors()[0][3] == 0 for p in points]
         assert hollow == expect_hollow
-        (circles,) = front
-        circled = {tuple(xy) for xy in np.asarray(circles.get_offsets())}
-        expected = {(float(r[cost_key]), float(r["d_stft"])) for r in rows if r[column] == "True"}
-        assert {(round(x, 9), round(y, 9)) for x, y in circled} == {(round(x, 9), round(y, 9)) for x, y in expected}
+        red = [c for c in rest if len(c.get_edgecolors()) and tuple(c.get_edgecolors()[0][:3]) == (1.0, 0.0, 0.0)]
+        circled = {tuple(np.round(c.get_offsets()[0], 9)) for c in red}
+        front = runs[runs[f"on_front_{cost}"]]
+        expected = {(round(x, 9), round(y, 9)) for x, y in zip(front[cost], front["d_stft"])}
+        assert circled == expected
         assert ax.get_xscale() == ax.get_yscale() == "log"
     finally:
         plt.close(fig)
 
 
 def test_rows_without_a_finite_quality_are_named_not_plotted(summary_inputs):
-    jobs, train, quality, cost, out = summary_inputs
-    build_summary(jobs, train, quality, cost, out)
-    rows = read_summary(out)
-    rows[0]["d_stft"] = "nan"  # a diverged model's NaN audio
+    runs, quality = analysed_runs(summary_inputs)
+    runs.loc[0, "d_stft"] = float("nan")  # a diverged model's NaN audio
     fig, ax = plt.subplots()
     try:
-        _panel(ax, rows, "gflops_per_audio_second", "pareto_d_stft_vs_gflops", "cost")
-        points, _ = _row_markers(ax, len(rows) - 1)
-        assert len(points) == len(rows) - 1
-        assert f"{rows[0]['model']} {rows[0]['size']}" in ax.get_title()
+        left_out = _panel(ax, runs, quality, COSTS["gflops"], None, None, None)
+        points, _ = _row_markers(ax, len(runs) - 1)
+        assert len([p for p in points if len(p.get_offsets()) == 1]) == len(runs) - 1
+        assert left_out == ["MelGAN S"]
     finally:
         plt.close(fig)

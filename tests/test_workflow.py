@@ -126,6 +126,98 @@ def test_end_to_end_run_produces_summary_and_figures(finished_run):
 
 
 @pytest.mark.slow
+def test_end_to_end_run_scores_every_clip_and_writes_the_tables(finished_run):
+    rows = list(csv.DictReader(open(finished_run / "results" / "summary.csv")))
+    for row in rows:
+        assert float(row["stoi_mean"]) > 0 and float(row["mcd_db_mean"]) > 0 and float(row["pesq_wb_mean"]) >= 1
+    utterances = list(csv.DictReader(open(finished_run / "results" / "quality" / "hifigan_S_utterances.csv")))
+    assert len(utterances) == 1 and {"utterance", "d_stft", "pesq_wb", "stoi", "mcd_db", "f0_rmse_cents"} <= set(
+        utterances[0]
+    )
+    analysis = finished_run / "results" / "analysis"
+    assert json.loads((analysis / "hypervolume.json").read_text())["quality"] == "d_stft"  # no ratings: D_STFT
+    table2 = (analysis / "table2.md").read_text()
+    assert "| model | size | parameters_millions | paper_parameters_millions |" in table2
+    assert "| hifigan | S |" in table2 and "| 0.928 |" in table2  # the paper's HiFi-GAN S beside ours
+    paper = list(csv.DictReader(open(finished_run / "results" / "paper_reference" / "pareto.csv")))
+    assert len(paper) == 18
+
+
+def embedded(report_html: str, filename: str) -> bytes:
+    """The bytes of ``filename`` as the self-contained report embeds it (a base64 data URI)."""
+    import base64
+
+    match = re.search(rf"filename={re.escape(filename)};base64,([A-Za-z0-9+/=]+)", report_html)
+    assert match, f"{filename} is not embedded in the report"
+    return base64.b64decode(match.group(1))
+
+
+@pytest.mark.slow
+def test_report_embeds_figures_tables_and_playable_audio(finished_run):
+    import base64
+    import io
+
+    import soundfile as sf
+
+    snakemake(finished_run, "--report", "report.html")
+    report = (finished_run / "report.html").read_text()
+    for name in ("pareto.svg", "figure2.svg", "table1.html", "table2.html"):
+        assert embedded(report, name)
+    page = embedded(report, "audio_examples.html").decode()
+    players = re.findall(r'<audio controls preload="none" src="data:audio/wav;base64,([A-Za-z0-9+/=]+)"', page)
+    config = yaml.safe_load(TINY.read_text())
+    jobs = sum(len(sizes) for sizes in config["models"].values())
+    assert len(players) == 1 + jobs  # one test clip (tiny config): the ground truth and each model
+    audio, rate = sf.read(io.BytesIO(base64.b64decode(players[0])))
+    assert rate == 16000 and len(audio) == 16384 and np.abs(audio).max() > 0
+    assert "Pareto-efficient" in embedded(report, "pareto.svg").decode()
+
+
+@pytest.mark.slow
+def test_adding_ratings_reruns_the_analysis_with_mos_as_quality(finished_run, tmp_path):
+    rated = tmp_path / "rated"
+    shutil.copytree(finished_run, rated)
+    with np.load(rated / "results" / "generated" / "hifigan_S.npz") as data:
+        (utterance,) = [str(i) for i in data["ids"]]
+    ratings = rated / "data" / "listening" / "ratings.csv"
+    ratings.parent.mkdir(parents=True)
+    lines = ["listener,stimulus,system,utterance,score,timestamp"]
+    for listener, offset in (("ann", 0), ("bob", 1), ("cy", -1)):
+        for system, score in (("ground_truth", 4), ("hifigan_S", 3), ("melgan_S", 2)):
+            lines.append(f"{listener},{system}-{utterance},{system},{utterance},{score + offset},2026-11-24")
+    ratings.write_text("\n".join(lines) + "\n")
+    counts = job_counts(snakemake(rated, "-n").stdout)
+    assert counts == {"mos": 1, "analysis": 1, "pareto_figure": 1, "all": 1}
+    snakemake(rated, "--cores", "1")
+    assert json.loads((rated / "results" / "analysis" / "hypervolume.json").read_text())["quality"] == "mos"
+    table1 = list(csv.DictReader(open(rated / "results" / "analysis" / "table1.csv")))
+    truth = table1[0]
+    assert truth["model"] == "ground_truth" and float(truth["mos"]) == 4.0 and float(truth["paper_mos"]) == 4.34
+    hifigan = next(r for r in table1 if (r["model"], r["size"]) == ("hifigan", "S"))
+    assert float(hifigan["mos"]) == 3.0 and float(hifigan["paper_mos"]) == 3.90
+
+    ratings.write_text("\n".join([*lines, lines[1].replace("ann,", "dan,").replace(",4,", ",9,")]) + "\n")
+    result = snakemake(rated, "--cores", "1", check=False)
+    assert result.returncode != 0
+    assert re.search(
+        r"ratings\.csv: score must be an integer from 1 to 5 \(line\(s\) 11", result.stdout + result.stderr
+    )
+
+
+def test_paper_reference_needs_no_training(tmp_path):
+    repo = clone(tmp_path / "repo")
+    result = snakemake(repo, "--cores", "1", "paper_reference", configfile=ROOT / "config" / "paper.yaml")
+    assert job_counts(result.stdout + result.stderr) == {"paper_reference": 1}  # the paper's config, no training
+    assert not (repo / "results" / "models").exists() and not (repo / "data").exists()
+    rows = list(csv.DictReader(open(repo / "results" / "paper_reference" / "pareto.csv")))
+    assert list(rows[0])[:7] == ["model", "size", "mos", "gflops", "energy", "on_front_gflops", "on_front_energy"]
+    for cost in ("gflops", "energy"):
+        front = {(r["model"], r["size"]) for r in rows if r[f"on_front_{cost}"] == "True"}
+        assert front == {("melgan", "S"), ("hifigan", "S"), ("hifigan", "L")}
+    assert (repo / "results" / "paper_reference" / "figure2.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
 def test_complete_run_has_nothing_to_do_even_after_touching_every_source(finished_run):
     sources = [finished_run / "Snakefile", TINY, *finished_run.glob("workflow/**/*"), *finished_run.glob("src/**/*.py")]
     for path in sources:
@@ -141,16 +233,8 @@ def test_changing_one_model_size_reruns_only_its_chain_and_the_summary(finished_
     config["models"]["hifigan"]["M"] = {"upsample_initial_channel": 8}
     result = snakemake(finished_run, "-n", configfile=write_config(tmp_path / "changed.yaml", config))
     counts = job_counts(result.stdout)
-    assert counts == {
-        "train": 1,
-        "generate": 1,
-        "quality": 1,
-        "cost": 1,
-        "summary": 1,
-        "pareto_figure": 1,
-        "loss_figures": 1,
-        "all": 1,
-    }
+    downstream = {"summary": 1, "analysis": 1, "pareto_figure": 1, "audio_examples": 1, "loss_figures": 1, "all": 1}
+    assert counts == {"train": 1, "generate": 1, "quality": 1, "cost": 1} | downstream
     assert "results/models/hifigan_M.pt" in result.stdout
     assert re.search(r"Params have changed", result.stdout, re.I)
 
@@ -161,7 +245,8 @@ def test_changing_an_inference_option_reruns_generation_and_cost_not_training(fi
     config["inference"] = {"waveflow": {"reverse": "cached"}}
     result = snakemake(finished_run, "-n", configfile=write_config(tmp_path / "changed.yaml", config))
     counts = job_counts(result.stdout)
-    assert counts == {"generate": 1, "quality": 1, "cost": 1, "summary": 1, "pareto_figure": 1, "all": 1}
+    downstream = {"summary": 1, "analysis": 1, "pareto_figure": 1, "audio_examples": 1, "all": 1}
+    assert counts == {"generate": 1, "quality": 1, "cost": 1} | downstream
     assert set(re.findall(r"wildcards: model=(\w+), size=(\w)", result.stdout)) == {("waveflow", "S")}
 
 

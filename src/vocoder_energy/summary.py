@@ -7,8 +7,11 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from .carbon import kg_co2eq
-from .pareto import pareto_mask
+from .metrics import METRICS
+from .pareto import nondominated
 
 ENERGY_BASES = ("net", "gross")
 
@@ -54,6 +57,9 @@ COLUMNS = [
     "pareto_d_stft_vs_gflops",
     "pareto_d_stft_vs_energy",
 ]
+# Objective metrics (mean over test utterances and its 95 % t-interval); empty when not computed.
+QUALITY_COLUMNS = ["d_stft", "d_stft_multiscale", *(c.name for m in METRICS.values() for c in m.columns)]
+COLUMNS += [f"{name}{part}" for name in QUALITY_COLUMNS for part in ("_mean", "_ci_low", "_ci_high")]
 
 
 def _value(value: float | None) -> float:
@@ -119,7 +125,18 @@ def summary_row(
         # Net energy of one hour of generated audio at the configured grid intensity (NaN without net).
         "inference_kg_co2eq_per_audio_hour": carbon,
         "peak_memory_bytes": cost["memory"]["peak_bytes"],
-    }
+    } | quality_columns(quality)
+
+
+def quality_columns(quality: dict) -> dict:
+    """``{metric}_mean/_ci_low/_ci_high`` for each aggregated metric of a quality document."""
+    metrics = quality.get("metrics", {})
+    row = {}
+    for name in QUALITY_COLUMNS:
+        aggregate = metrics.get(name, {})
+        for part, key in (("_mean", "mean"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high")):
+            row[f"{name}{part}"] = aggregate.get(key, "")
+    return row
 
 
 def build_summary(
@@ -140,13 +157,17 @@ def build_summary(
         # strict: a job whose JSONs are missing must fail loudly, never vanish from the table.
         for (model, size), paths in zip(jobs, zip(train, quality, cost, strict=True), strict=True)
     ]
-    d_stft = [r["d_stft"] for r in rows]
-    for column, cost_column in (
-        ("pareto_d_stft_vs_gflops", "gflops_per_audio_second"),
-        ("pareto_d_stft_vs_energy", "energy_joules_per_audio_second"),
-    ):
-        for row, on_front in zip(rows, pareto_mask(d_stft, [r[cost_column] for r in rows])):
-            row[column] = bool(on_front)
+    # Measured and estimated energies never share a front: energy fronts are computed per method.
+    points = np.array([[r["d_stft"], r["gflops_per_audio_second"], r["energy_joules_per_audio_second"]] for r in rows])
+    points = points.reshape(len(rows), 3)
+    for row, on_front in zip(rows, nondominated(points[:, [0, 1]], [False, False])):
+        row["pareto_d_stft_vs_gflops"] = bool(on_front)
+    methods = np.array([r["energy_method"] for r in rows])
+    for method in set(methods):
+        (members,) = np.nonzero(methods == method)
+        for i, on_front in zip(members, nondominated(points[members][:, [0, 2]], [False, False])):
+            rows[i]["pareto_d_stft_vs_energy"] = bool(on_front)
+    rows = [{column: row[column] for column in COLUMNS} for row in rows]
     with open(out_csv, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()

@@ -3,7 +3,7 @@ rule summary:
         train=per_job("results/train/{model}_{size}.json"),
         quality=per_job("results/quality/{model}_{size}.json"),
         cost=per_job("results/cost/{model}_{size}.json"),
-        code=code("summary.py", "summary", "pareto", "carbon"),
+        code=code("summary.py", "summary", "pareto", "metrics", "carbon"),
     output:
         report(
             "results/summary.csv",
@@ -22,10 +22,85 @@ rule summary:
         "../scripts/summary.py"
 
 
-rule pareto_figure:
+rule mos:
+    input:
+        ratings=RATINGS,
+        generated=per_job("results/generated/{model}_{size}.npz"),
+        code=code("mos.py", "mos", "intervals"),
+    output:
+        report(
+            "results/analysis/mos.csv",
+            caption="../report/mos.rst",
+            category="Quality",
+        ),
+    log:
+        "logs/analysis/mos.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    params:
+        systems=[f"{model}_{size}" for model, size in JOBS],
+        bootstrap=config["analysis"]["bootstrap"],
+    script:
+        "../scripts/mos.py"
+
+
+rule analysis:
     input:
         summary="results/summary.csv",
-        code=code("pareto_figure.py", "plots", "pareto", "summary"),
+        mos=optional_mos,
+        code=code(
+            "analysis.py",
+            "analysis",
+            "pareto",
+            "tables",
+            "paper",
+            "quality",
+            "metrics",
+            "intervals",
+            "plots",
+            "audio",
+        ),
+        paper=PAPER_TABLES,
+    output:
+        pareto="results/analysis/pareto.csv",
+        hypervolume="results/analysis/hypervolume.json",
+        table1=multiext("results/analysis/table1", ".csv", ".md"),
+        table1_html=report(
+            "results/analysis/table1.html",
+            caption="../report/table1.rst",
+            category="Tables",
+        ),
+        table2=multiext("results/analysis/table2", ".csv", ".md"),
+        table2_html=report(
+            "results/analysis/table2.html",
+            caption="../report/table2.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/analysis/analysis.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    params:
+        quality=config["analysis"]["quality"],
+        costs=config["analysis"]["costs"],
+    script:
+        "../scripts/analysis.py"
+
+
+rule pareto_figure:
+    input:
+        pareto="results/analysis/pareto.csv",
+        hypervolume="results/analysis/hypervolume.json",
+        code=code(
+            "pareto_figure.py",
+            "analysis",
+            "plots",
+            "pareto",
+            "paper",
+            "quality",
+            "metrics",
+            "audio",
+        ),
     output:
         svg=report(
             "results/figures/pareto.svg",
@@ -37,5 +112,52 @@ rule pareto_figure:
         "logs/pareto_figure.log",
     conda:
         "../../envs/vocoder-energy.yaml"
+    params:
+        costs=config["analysis"]["costs"],
+        overlay_paper=config["analysis"]["overlay_paper"],
     script:
         "../scripts/pareto_figure.py"
+
+
+rule audio_examples:
+    input:
+        generated=per_job("results/generated/{model}_{size}.npz"),
+        code=code("audio_examples.py", "report", "plots"),
+    output:
+        report(
+            "results/report/audio_examples.html",
+            caption="../report/audio_examples.rst",
+            category="Listening examples",
+        ),
+    log:
+        "logs/analysis/audio_examples.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    params:
+        jobs=JOBS,
+        examples=config["analysis"]["audio_examples"],
+        sample_rate=config["features"]["sample_rate"],
+    script:
+        "../scripts/audio_examples.py"
+
+
+rule paper_reference:
+    """The paper's Pareto analysis from its Tables 1 and 2 alone: no training needed."""
+    input:
+        paper=PAPER_TABLES,
+        code=code("paper_reference.py", "paper", "pareto", "plots"),
+    output:
+        pareto="results/paper_reference/pareto.csv",
+        hypervolume="results/paper_reference/hypervolume.json",
+        svg=report(
+            "results/paper_reference/figure2.svg",
+            caption="../report/paper_reference.rst",
+            category="Pareto fronts",
+        ),
+        png="results/paper_reference/figure2.png",
+    log:
+        "logs/analysis/paper_reference.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    script:
+        "../scripts/paper_reference.py"

@@ -140,3 +140,15 @@ def per_job(pattern):
 def per_job_sorted(pattern):
     """``per_job`` in a fixed order, for outputs that must not change when models are reordered."""
     return [pattern.format(model=model, size=size) for model, size in sorted(JOBS)]
+
+
+# ---------------------------------------------------------------- analysis (listening ratings, paper)
+RATINGS = "data/listening/ratings.csv"
+PAPER_TABLES = os.path.relpath(ROOT / "src/vocoder_energy/reference/paper_tables.csv")
+
+
+def optional_mos(wildcards):
+    """The MOS table when the listening test's ratings exist: an optional input, so adding (or removing)
+    the ratings reruns the analysis and everything downstream of it (Snakemake's input-set trigger).
+    """
+    return ["results/analysis/mos.csv"] if os.path.exists(RATINGS) else []

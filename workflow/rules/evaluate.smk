@@ -29,13 +29,17 @@ rule generate:
 rule quality:
     input:
         generated="results/generated/{model}_{size}.npz",
-        code=code("quality.py", "quality"),
+        code=code("quality.py", "quality", "metrics", "intervals", "audio"),
     output:
-        "results/quality/{model}_{size}.json",
+        json="results/quality/{model}_{size}.json",
+        utterances="results/quality/{model}_{size}_utterances.csv",
     log:
         "logs/quality/{model}_{size}.log",
     conda:
         "../../envs/vocoder-energy.yaml"
+    params:
+        metrics=config["evaluation"]["metrics"],
+        multiscale=config["evaluation"]["d_stft_multiscale"],
     script:
         "../scripts/quality.py"
 

@@ -1,0 +1,6 @@
+from vocoder_energy.logs import job_log
+from vocoder_energy.report import audio_examples_page
+
+with job_log(snakemake.log[0]):
+    generated = dict(zip(map(tuple, snakemake.params.jobs), snakemake.input.generated, strict=True))
+    audio_examples_page(generated, snakemake.output[0], snakemake.params.examples, snakemake.params.sample_rate)

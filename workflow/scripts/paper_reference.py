@@ -1,0 +1,7 @@
+from vocoder_energy.logs import job_log
+from vocoder_energy.paper import write_paper_reference
+
+with job_log(snakemake.log[0]):
+    o = snakemake.output
+    analysed = write_paper_reference(o.pareto, o.hypervolume, [o.svg, o.png])
+    print(analysed.to_string())
