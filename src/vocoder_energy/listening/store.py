@@ -12,6 +12,7 @@ import hashlib
 import random
 import secrets
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,26 +96,46 @@ class Store:
             )
 
     @contextlib.contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection per operation (threads of the server never share one), closed afterwards."""
+    def connect(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """A connection per operation (threads of the server never share one), closed afterwards.
+
+        ``durable``: a commit is fsynced before the reply leaves (FULL); otherwise (NORMAL) it survives
+        a killed server but not a power cut - until the next durable commit, which syncs it too.
+        """
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         try:
-            db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before the reply leaves
+            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             db.execute("PRAGMA foreign_keys=ON")
             yield db
         finally:
             db.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self.connect() as db:
-            db.execute("BEGIN IMMEDIATE")  # one writer at a time; others wait (busy timeout)
+    def transaction(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        with self.connect(durable) as db:
+            self._begin(db)
             try:
                 yield db
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    @staticmethod
+    def _begin(db: sqlite3.Connection, patience: float = 30.0) -> None:
+        """Take the write lock (one writer at a time), retrying every few ms: SQLite's own busy handler
+        sleeps up to 100 ms between tries, which under load made the latency tail seconds long."""
+        db.execute("PRAGMA busy_timeout=0")
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as err:
+                if ("locked" not in str(err) and "busy" not in str(err)) or time.monotonic() > deadline:
+                    raise
+                time.sleep(random.uniform(0.0005, 0.003))
+        db.execute(f"PRAGMA busy_timeout={int(patience * 1000)}")
 
     # --- raters -------------------------------------------------------------------------------------
 
@@ -186,9 +207,10 @@ class Store:
             raise RatingError(403, "this stimulus is not in your list")
 
     def mark_fetched(self, participant: str, stimulus: str) -> None:
-        """Record that the rater loaded the clip (a rating needs it); the first time counts."""
+        """Record that the rater loaded the clip (a rating needs it); the first time counts. Not fsynced on
+        its own (a page reload fetches the clip again); the rating's commit syncs it."""
         self.check_assigned(participant, stimulus)
-        with self.transaction() as db:
+        with self.transaction(durable=False) as db:
             db.execute(
                 "UPDATE assignments SET fetched = ? WHERE participant = ? AND stimulus = ? AND fetched IS NULL",
                 (now(), participant, stimulus),
