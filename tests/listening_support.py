@@ -67,8 +67,21 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         env = os.environ | {"VOCODER_LISTEN_ADMIN_TOKEN": ADMIN_TOKEN}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "vocoder_energy.listening.cli", "serve", "--test", str(test_dir), "--key",
-             str(key), "--db", str(db), "--port", str(self.port), *extra],
+            [
+                sys.executable,
+                "-m",
+                "vocoder_energy.listening.cli",
+                "serve",
+                "--test",
+                str(test_dir),
+                "--key",
+                str(key),
+                "--db",
+                str(db),
+                "--port",
+                str(self.port),
+                *extra,
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

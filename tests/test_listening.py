@@ -45,7 +45,9 @@ def join(client, **body):
 
 
 def rate(client, headers, participant, stimulus, score):
-    return client.post("/api/ratings", headers=headers, json={"participant": participant, "stimulus": stimulus, "score": score})
+    return client.post(
+        "/api/ratings", headers=headers, json={"participant": participant, "stimulus": stimulus, "score": score}
+    )
 
 
 def riff_chunks(data: bytes) -> list[bytes]:
@@ -189,7 +191,9 @@ def test_refusals_of_tampering(client, built):
     key = read_key(key_path)
     alice, alice_headers = join(client)
     bob, bob_headers = join(client)
-    alice_list = {r[0] for r in sqlite3.connect(db).execute("SELECT stimulus FROM assignments WHERE participant=?", (alice,))}
+    alice_list = {
+        r[0] for r in sqlite3.connect(db).execute("SELECT stimulus FROM assignments WHERE participant=?", (alice,))
+    }
     not_alices = next(s for s in key if s not in alice_list)
     own = client.get("/api/state", headers=alice_headers).json()["current"]
     cases = [
@@ -205,12 +209,20 @@ def test_refusals_of_tampering(client, built):
         (lambda: client.get("/api/state"), 401, "no rater token"),
         (lambda: client.get("/api/admin/progress", headers=alice_headers), 401, "admin token"),
         (
-            lambda: client.post("/api/ratings", headers=alice_headers | {"Content-Type": "application/json"}, content=b"{not json"),
+            lambda: client.post(
+                "/api/ratings", headers=alice_headers | {"Content-Type": "application/json"}, content=b"{not json"
+            ),
             400,
             "not valid JSON",
         ),
         (lambda: client.post("/api/ratings", headers=alice_headers, json=[1, 2]), 400, "JSON object"),
-        (lambda: client.post("/api/ratings", headers=alice_headers, json={"participant": alice, "stimulus": own, "score": 3, "x": 1}), 400, "unexpected"),
+        (
+            lambda: client.post(
+                "/api/ratings", headers=alice_headers, json={"participant": alice, "stimulus": own, "score": 3, "x": 1}
+            ),
+            400,
+            "unexpected",
+        ),
         (
             lambda: client.post("/api/ratings", headers=alice_headers, content=b'{"a":"' + b"x" * 5000 + b'"}'),
             413,
@@ -338,9 +350,7 @@ def test_fifty_concurrent_raters_lose_nothing_even_when_the_server_is_killed(tmp
     db, out = tmp_path / "data" / "ratings.sqlite", tmp_path / "data" / "ratings.csv"
     stats, lock = {"latencies": [], "acknowledged": [], "errors": []}, threading.Lock()
     with Server(test_dir, key_path, db) as server:
-        threads = [
-            threading.Thread(target=run_rater, args=(server.url, stats, lock, i % 5 == 0)) for i in range(50)
-        ]
+        threads = [threading.Thread(target=run_rater, args=(server.url, stats, lock, i % 5 == 0)) for i in range(50)]
         start = time.perf_counter()
         for thread in threads:
             thread.start()

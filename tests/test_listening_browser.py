@@ -74,7 +74,9 @@ def rate_current(page, score: int, screenshot: Path | None = None) -> str:
 
 @pytest.mark.slow
 def test_a_rater_goes_through_the_whole_test_in_chromium(playwright, tmp_path):
-    test_dir, key_path, _ = make_test(tmp_path, Design(utterances=2, ratings_per_rater=5, repeats=1, seed=2), seconds=0.5)
+    test_dir, key_path, _ = make_test(
+        tmp_path, Design(utterances=2, ratings_per_rater=5, repeats=1, seed=2), seconds=0.5
+    )
     db, out = tmp_path / "data" / "ratings.sqlite", tmp_path / "data" / "ratings.csv"
     shots = Path(os.environ.get("LISTENING_SCREENSHOTS", tmp_path / "screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
@@ -83,7 +85,9 @@ def test_a_rater_goes_through_the_whole_test_in_chromium(playwright, tmp_path):
         page = context.new_page()
         errors = []
         page.on("pageerror", lambda err: errors.append(str(err)))
-        page.on("response", lambda response: response.status >= 400 and errors.append(f"{response.status} {response.url}"))
+        page.on(
+            "response", lambda response: response.status >= 400 and errors.append(f"{response.status} {response.url}")
+        )
         page.goto(server.url + "/")
         intro = page.inner_text("#intro")  # the instructions first, with the paper's scale
         assert page.is_visible("#intro") and "1 (bad)" in intro and "5 (excellent" in intro

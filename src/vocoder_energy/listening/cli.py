@@ -56,10 +56,7 @@ def serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         server_header=False,
-        proxy_headers=args.behind_proxy,
-        forwarded_allow_ips="127.0.0.1" if args.behind_proxy else None,
         log_level="warning",
-        workers=None,
     )
 
 
@@ -72,7 +69,9 @@ def open_store(args: argparse.Namespace) -> tuple[Store, dict]:
 def export(args: argparse.Namespace) -> None:
     store, key = open_store(args)
     ratings, pairs = export_ratings(store, key, args.out)
-    print(f"{ratings} rating(s) -> {args.out}; {pairs} repeated pair(s) -> {Path(args.out).with_name('consistency.csv')}")
+    print(
+        f"{ratings} rating(s) -> {args.out}; {pairs} repeated pair(s) -> {Path(args.out).with_name('consistency.csv')}"
+    )
 
 
 def status(args: argparse.Namespace) -> None:
@@ -109,9 +108,6 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve_cmd.add_argument("--port", type=int, default=8000)
     serve_cmd.add_argument("--invitations", help="file of invitation tokens, one per line: only they can join")
-    serve_cmd.add_argument(
-        "--behind-proxy", action="store_true", help="trust X-Forwarded-* headers from a reverse proxy on 127.0.0.1"
-    )
     commands.choices["export"].add_argument("--out", default=DEFAULT_CSV, help=f"CSV to write (default {DEFAULT_CSV})")
     commands.choices["status"].add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)

@@ -30,7 +30,10 @@ STATIC = Path(str(files(__package__) / "static"))
 MAX_BODY_BYTES = 2048  # a rating is ~100 bytes; anything much larger is not one
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_\-]{8,128}$")
 SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; media-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; media-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
     (b"x-frame-options", b"DENY"),
@@ -141,7 +144,12 @@ def create_app(
     async def state(request: Request) -> Response:
         current = await run_in_threadpool(store.state, await rater(request))
         return JSONResponse(
-            {"participant": current.participant, "total": current.total, "done": current.done, "current": current.current}
+            {
+                "participant": current.participant,
+                "total": current.total,
+                "done": current.done,
+                "current": current.current,
+            }
         )
 
     async def audio_file(request: Request) -> Response:

@@ -160,4 +160,6 @@ def read_key(path: str | Path) -> dict[str, dict[str, str]]:
         with open(path, newline="") as f:
             return {row["stimulus"]: row for row in csv.DictReader(f)}
     except FileNotFoundError as err:
-        raise FileNotFoundError(f"{path}: no listening-test key; build the test with `snakemake listening_test`") from err
+        raise FileNotFoundError(
+            f"{path}: no listening-test key; build the test with `snakemake listening_test`"
+        ) from err
