@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from listening_support import Server, cli, make_test
+from listening_support import ADMIN_TOKEN, Server, cli, make_test
 
 from vocoder_energy.listening.stimuli import Design, read_key
 
@@ -118,6 +118,19 @@ def test_a_rater_goes_through_the_whole_test_in_chromium(playwright, tmp_path):
         page.reload()  # a finished rater coming back sees the end, not a new test
         page.wait_for_selector("#done:not([hidden])")
         assert errors == []
+
+        admin = context.new_page()  # the researcher's progress view, with the admin token
+        admin.goto(server.url + "/admin")
+        admin.fill("#token", "wrong-token")
+        admin.click("button[type=submit]")
+        admin.wait_for_selector("#message:not([hidden])")
+        assert "admin token" in admin.inner_text("#message") and admin.is_hidden("#report")
+        admin.fill("#token", ADMIN_TOKEN)
+        admin.click("button[type=submit]")
+        admin.wait_for_selector("#report:not([hidden])")
+        admin.screenshot(path=shots / "admin-desktop.png", full_page=True)
+        assert participant in admin.inner_text("#raters") and "6" in admin.inner_text("#raters")
+        assert "ground_truth" in admin.inner_text("#systems")
         context.close()
 
     result = cli("export", "--test", str(test_dir), "--key", str(key_path), "--db", str(db), "--out", str(out))

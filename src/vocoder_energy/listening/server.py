@@ -85,8 +85,9 @@ def create_app(
     """The app serving the test in ``test_dir``; with ``invitations``, only those tokens can join."""
     test = load_test(test_dir)
     audio_dir = Path(test_dir) / "audio"
-    store = Store(db_path, test)
     key_path = Path(key_path)
+    read_key(key_path)  # fail at start, not at the first admin request, when the key is missing
+    store = Store(db_path, test)
     audio = {stimulus: audio_dir / f"{stimulus}.wav" for stimulus in store.stimuli}
     missing = [str(path) for path in audio.values() if not path.is_file()]
     if missing:
