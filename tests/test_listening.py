@@ -18,6 +18,7 @@ import soundfile as sf
 from listening_support import ADMIN_TOKEN, SAMPLE_RATE, SYSTEMS, Server, cli, make_generated, make_test
 from starlette.testclient import TestClient
 
+from vocoder_energy.listening.cli import bind_warning
 from vocoder_energy.listening.server import create_app
 from vocoder_energy.listening.stimuli import GROUND_TRUTH, Design, build_test, read_key
 
@@ -383,3 +384,26 @@ def test_fifty_concurrent_raters_lose_nothing_even_when_the_server_is_killed(tmp
     status = cli("status", "--json", "--test", str(test_dir), "--key", str(key_path), "--db", str(db))
     report = json.loads(status.stdout)
     assert report["finished_raters"] == 50 and sum(s["ratings"] for s in report["systems"]) == 500
+
+
+def test_binding_beyond_loopback_warns():
+    assert bind_warning("127.0.0.1", 8000) is None and bind_warning("::1", 8000) is None
+    assert bind_warning("localhost", 8000) is None
+    for host in ("0.0.0.0", "::", "192.168.1.20", "mos.example.org"):
+        assert "WARNING: binding to" in bind_warning(host, 8000)
+
+
+def test_the_cli_names_what_is_missing(tmp_path):
+    result = cli("serve", "--test", str(tmp_path / "nowhere"), "--port", "1")
+    assert result.returncode != 0 and "no listening test here" in result.stderr and "listening_test" in result.stderr
+    result = cli("export", "--db", str(tmp_path / "none.sqlite"))
+    assert result.returncode != 0 and "no ratings database yet" in result.stderr
+
+
+def test_serve_binds_to_loopback_by_default_and_prints_the_admin_token(built):
+    test_dir, key, _, db = built
+    with Server(test_dir, key, db) as server:
+        server.kill()
+        printed = server.process.stdout.read()
+    assert f"http://127.0.0.1:{server.port}/" in printed and ADMIN_TOKEN in printed
+    assert "WARNING" not in printed

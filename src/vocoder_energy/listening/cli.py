@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import secrets
@@ -19,7 +20,20 @@ DEFAULT_KEY = "results/listening/key.csv"
 DEFAULT_DB = "data/listening/ratings.sqlite"
 DEFAULT_CSV = "data/listening/ratings.csv"
 ADMIN_TOKEN_ENV = "VOCODER_LISTEN_ADMIN_TOKEN"
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def bind_warning(host: str, port: int) -> str | None:
+    """A warning when ``host`` is not a loopback address (the test becomes reachable from elsewhere)."""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        loopback = False
+    if loopback:
+        return None
+    return (
+        f"WARNING: binding to {host}: anyone who can reach this machine on port {port} can open the test, "
+        f"over plain HTTP. For remote raters keep 127.0.0.1 behind a TLS reverse proxy (see README)."
+    )
 
 
 def read_invitations(path: str) -> set[str]:
@@ -37,12 +51,9 @@ def read_invitations(path: str) -> set[str]:
 def serve(args: argparse.Namespace) -> None:
     import uvicorn
 
-    if args.host not in LOOPBACK:
-        print(
-            f"WARNING: binding to {args.host}: anyone who can reach this machine on port {args.port} can open "
-            f"the test, over plain HTTP. For remote raters put it behind a TLS reverse proxy (see README).",
-            file=sys.stderr,
-        )
+    warning = bind_warning(args.host, args.port)
+    if warning:
+        print(warning, file=sys.stderr)
     admin_token = os.environ.get(ADMIN_TOKEN_ENV) or secrets.token_urlsafe(18)
     invitations = read_invitations(args.invitations) if args.invitations else None
     app = create_app(args.test, args.key, args.db, admin_token=admin_token, invitations=invitations)
