@@ -271,6 +271,25 @@ def test_a_moved_clone_with_one_edited_model_module_reruns_that_family_only(fini
     assert rerun == {("diffwave", "S")}
 
 
+@pytest.mark.slow
+def test_listening_test_target_builds_stimuli_from_every_model_and_the_ground_truth(finished_run):
+    result = snakemake(finished_run, "listening_test", "--cores", "1")
+    assert "listening_test" in result.stdout + result.stderr
+    key = list(csv.DictReader(open(finished_run / "results" / "listening" / "key.csv")))
+    config = yaml.safe_load(TINY.read_text())
+    systems = {f"{m}_{s}" for m, sizes in config["models"].items() for s in sizes} | {"ground_truth"}
+    firsts = [row for row in key if not row["repeat_of"]]
+    assert {row["system"] for row in firsts} == systems and len(firsts) == len(systems)  # 1 utterance each
+    test_dir = finished_run / "results" / "listening" / "test"
+    served = json.loads((test_dir / "test.json").read_text())
+    assert {s["id"] for s in served["stimuli"]} == {row["stimulus"] for row in firsts}
+    assert sorted(p.stem for p in (test_dir / "audio").glob("*.wav")) == sorted(row["stimulus"] for row in key)
+    assert not any(name in (test_dir / "test.json").read_text() for name in systems)
+    # The listening test is not part of `all`: a complete run stays complete.
+    after = snakemake(finished_run, "-n")
+    assert "Nothing to be done" in after.stdout + after.stderr
+
+
 def test_the_schema_knows_exactly_the_registered_families():
     from vocoder_energy.models import REGISTRY
 

@@ -1,0 +1,165 @@
+"""Stimuli of a listening test: the same utterances for every system, loudness-normalised, under opaque IDs.
+
+A built test is two things kept apart:
+
+* the served directory (``test/``): ``test.json`` (the test's own random ID, the design settings and the
+  stimulus IDs - no system names) and ``audio/<id>.wav`` (16-bit PCM, no metadata chunks);
+* the key (``key.csv``): stimulus -> system, utterance, and for a repeated stimulus the one it repeats.
+  Only the export and the admin view read it; the page never does.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import random
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import soundfile as sf
+from tqdm import tqdm
+
+GROUND_TRUTH = "ground_truth"
+PEAK_LIMIT = 0.99  # keep a loud clip from clipping after normalisation (lowers it below the target)
+KEY_COLUMNS = ["stimulus", "system", "utterance", "repeat_of", "loudness_lufs", "gain_db"]
+
+
+@dataclass(frozen=True)
+class Design:
+    """What the ``listening:`` config section sets."""
+
+    utterances: int  # per system: the same ones for every system
+    ratings_per_rater: int  # distinct stimuli each rater rates (repeats come on top)
+    repeats: int  # stimuli each rater hears a second time, as a consistency check
+    seed: int
+    loudness_lufs: float = -23.0
+
+
+def new_stimulus_id() -> str:
+    """An opaque, unguessable ID (nothing in it derives from the system or the utterance)."""
+    return secrets.token_urlsafe(12)
+
+
+def load_generated(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``{utterance: generated}`` and ``{utterance: reference}`` of one ``results/generated/*.npz``."""
+    try:
+        with np.load(path) as data:
+            generated, reference, ids = data["generated"], data["reference"], [str(i) for i in data["ids"]]
+    except (OSError, KeyError, ValueError) as err:
+        raise ValueError(f"{path}: not a generated-audio file with generated/reference/ids ({err})") from err
+    if not (len(generated) == len(reference) == len(ids)):
+        raise ValueError(f"{path}: generated, reference and ids differ in length")
+    for name, audio in (("generated", generated), ("reference", reference)):
+        if not np.all(np.isfinite(audio)):
+            raise ValueError(f"{path}: non-finite samples in '{name}' (NaN or inf); regenerate this model's clips")
+    return dict(zip(ids, generated.reshape(len(ids), -1))), dict(zip(ids, reference.reshape(len(ids), -1)))
+
+
+def normalise_loudness(audio: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[np.ndarray, float, float]:
+    """``audio`` at ``target_lufs`` integrated loudness (ITU-R BS.1770-4, pyloudnorm), peak-limited.
+
+    Returns the audio, its measured loudness before and the gain applied in dB. Silence (or a clip
+    shorter than one 400 ms gating block) has no loudness: it is left as it is (gain 0 dB).
+    """
+    audio = np.asarray(audio, dtype=np.float64)
+    meter = pyloudnorm.Meter(sample_rate)
+    loudness = meter.integrated_loudness(audio) if audio.size >= int(0.4 * sample_rate) else -math.inf
+    gain_db = 0.0 if not math.isfinite(loudness) else target_lufs - loudness
+    out = audio * 10 ** (gain_db / 20)
+    peak = float(np.max(np.abs(out))) if out.size else 0.0
+    if peak > PEAK_LIMIT:
+        out *= PEAK_LIMIT / peak
+        gain_db += 20 * math.log10(PEAK_LIMIT / peak)
+    return out.astype(np.float32), loudness, gain_db
+
+
+def pick_utterances(common: list[str], count: int, seed: int) -> list[str]:
+    """``count`` utterances drawn with ``seed`` from those every system has (order of ``common`` fixed)."""
+    if count > len(common):
+        raise ValueError(
+            f"listening.utterances is {count} but every system has only {len(common)} generated test clip(s) "
+            f"in common; lower listening.utterances or raise evaluation.test_clips"
+        )
+    return sorted(random.Random(seed).sample(sorted(common), count))
+
+
+def build_test(
+    generated: dict[str, str | Path],
+    test_dir: str | Path,
+    key_path: str | Path,
+    design: Design,
+    sample_rate: int,
+) -> dict:
+    """Write the served test directory and the key from ``{system: generated npz}``; returns test.json."""
+    if not generated:
+        raise ValueError("no generated clips: configure at least one model")
+    if GROUND_TRUTH in generated:
+        raise ValueError(f"'{GROUND_TRUTH}' is reserved for the references and cannot name a model")
+    clips: dict[str, dict[str, np.ndarray]] = {}
+    references: dict[str, np.ndarray] = {}
+    for system, path in generated.items():
+        clips[system], refs = load_generated(path)
+        for utterance, audio in refs.items():
+            references.setdefault(utterance, audio)
+    clips[GROUND_TRUTH] = references
+    common = set.intersection(*(set(by_id) for by_id in clips.values()))
+    utterances = pick_utterances(list(common), design.utterances, design.seed)
+    primaries = len(utterances) * len(clips)
+    if design.ratings_per_rater > primaries:
+        raise ValueError(
+            f"listening.ratings_per_rater is {design.ratings_per_rater} but the test has only {primaries} stimuli "
+            f"({len(utterances)} utterances x {len(clips)} systems)"
+        )
+    if design.repeats > design.ratings_per_rater:
+        raise ValueError(f"listening.repeats ({design.repeats}) cannot exceed ratings_per_rater")
+
+    test_dir, key_path = Path(test_dir), Path(key_path)
+    if key_path.resolve().is_relative_to(test_dir.resolve()):
+        raise ValueError(f"{key_path}: the key must not lie inside the served directory {test_dir}")
+    audio_dir = test_dir / "audio"
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    rows, stimuli = [], []
+    cells = [(system, utterance) for system in sorted(clips) for utterance in utterances]
+    for system, utterance in tqdm(cells, desc="listening stimuli", unit=" clips"):
+        # Every system's version of an utterance gets the same length: duration must not tell systems apart.
+        length = min(clips[s][utterance].shape[-1] for s in clips)
+        audio, loudness, gain_db = normalise_loudness(
+            clips[system][utterance][:length], sample_rate, design.loudness_lufs
+        )
+        primary = new_stimulus_id()
+        repeat = new_stimulus_id()  # the same clip under a second ID, for raters chosen to hear it twice
+        for stimulus, repeat_of in ((primary, ""), (repeat, primary)):
+            sf.write(audio_dir / f"{stimulus}.wav", audio, sample_rate, subtype="PCM_16", format="WAV")
+            rows.append([stimulus, system, utterance, repeat_of, f"{loudness:.2f}", f"{gain_db:.2f}"])
+        stimuli.append({"id": primary, "repeat": repeat})
+    random.Random(design.seed).shuffle(stimuli)  # the served list's order must not follow the systems
+    manifest = {
+        "test": secrets.token_hex(8),
+        "ratings_per_rater": design.ratings_per_rater,
+        "repeats": design.repeats,
+        "seed": design.seed,
+        "stimuli": stimuli,
+    }
+    (test_dir / "test.json").write_text(json.dumps(manifest, indent=1))
+    key_path.parent.mkdir(parents=True, exist_ok=True)
+    rows.sort()
+    with open(key_path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(KEY_COLUMNS)
+        writer.writerows(rows)
+    return manifest
+
+
+def read_key(path: str | Path) -> dict[str, dict[str, str]]:
+    """``{stimulus: {system, utterance, repeat_of, ...}}`` from a key.csv."""
+    try:
+        with open(path, newline="") as f:
+            return {row["stimulus"]: row for row in csv.DictReader(f)}
+    except FileNotFoundError as err:
+        raise FileNotFoundError(
+            f"{path}: no listening-test key; build the test with `snakemake listening_test`"
+        ) from err

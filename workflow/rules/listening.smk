@@ -1,0 +1,21 @@
+# The MOS listening test: not part of `all` (it needs people); build it with `snakemake listening_test`,
+# then serve it with `vocoder-energy-listen serve` (see README "Listening test").
+
+
+rule listening_test:
+    input:
+        generated=per_job("results/generated/{model}_{size}.npz"),
+        code=code("listening_stimuli.py", "listening/__init__", "listening/stimuli"),
+    output:
+        test=directory("results/listening/test"),
+        key="results/listening/key.csv",
+    log:
+        "logs/listening_test.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    params:
+        systems=[f"{model}_{size}" for model, size in JOBS],
+        design=section("listening"),
+        sample_rate=config["features"]["sample_rate"],
+    script:
+        "../scripts/listening_stimuli.py"
