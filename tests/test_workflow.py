@@ -273,7 +273,8 @@ def test_a_moved_clone_with_one_edited_model_module_reruns_that_family_only(fini
 
 @pytest.mark.slow
 def test_listening_test_target_builds_stimuli_from_every_model_and_the_ground_truth(finished_run):
-    result = snakemake(finished_run, "listening_test", "--cores", "1")
+    # The target after an option: --configfile (first in the helper) takes every word up to the next option.
+    result = snakemake(finished_run, "--cores", "1", "listening_test")
     assert "listening_test" in result.stdout + result.stderr
     key = list(csv.DictReader(open(finished_run / "results" / "listening" / "key.csv")))
     config = yaml.safe_load(TINY.read_text())
