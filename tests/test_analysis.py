@@ -11,9 +11,9 @@ import pytest
 import torch
 from matplotlib import pyplot as plt
 from matplotlib.collections import PathCollection
+from stage_documents import train_json, write_stage_documents
 from torch import nn
 
-from vocoder_energy import cost as cost_module
 from vocoder_energy.analysis import COSTS, quality_objectives, runs_frame
 from vocoder_energy.cost import ProbeSettings, measure_cost
 from vocoder_energy.models.base import Vocoder
@@ -25,28 +25,6 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # ------------------------------------------------------------------------------------ pareto_mask
-def train_json(steps: int, seconds: float) -> dict:
-    """A training job's summary, as ``run_training_job`` writes it (the fields the summary reads)."""
-    joules = 250.0 * seconds  # estimated at 250 W
-    return {
-        "steps": steps,
-        "train_seconds": seconds,
-        "batch_size": 16,
-        "device_name": "cpu",
-        "energy": {"joules": joules, "kwh": joules / 3.6e6, "kg_co2eq": 0.7 * joules / 3.6e6, "method": "estimated"},
-    }
-
-
-def write_stage_documents(tmp_path, train: dict, d_stft: float, cost: dict) -> list:
-    """One job's train, quality and cost JSON files, as the workflow's rules write them."""
-    documents = {"train": train, "quality": {"d_stft": {"value": d_stft, "method": "measured"}}, "cost": cost}
-    paths = []
-    for stage, content in documents.items():
-        paths.append(tmp_path / f"{stage}.json")
-        paths[-1].write_text(json.dumps(content))
-    return paths
-
-
 def test_known_front_minimising_both():
     #            A     B     C     D     E     F
     quality = [0.10, 0.20, 0.30, 0.25, 0.30, 0.15]

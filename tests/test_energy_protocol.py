@@ -9,9 +9,11 @@ import statistics
 import types
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy.stats import t
+from stage_documents import train_json
 
 from vocoder_energy.carbon import kg_co2eq
 from vocoder_energy.cost import energy_section, tiled_test_mel
@@ -265,7 +267,7 @@ def test_summary_uses_the_configured_basis_and_converts_net_energy_to_carbon(mac
     paths = {stage: [] for stage in ("train", "quality", "cost")}
     for name, result in (("a", measured), ("b", estimated)):
         documents = {
-            "train": {"steps": 1, "train_seconds": 1.0},
+            "train": train_json(1, 1.0),
             "quality": {"d_stft": {"value": 0.1 if name == "a" else 0.05, "method": "measured"}},
             "cost": cost_document(result),
         }
@@ -296,11 +298,16 @@ def test_summary_uses_the_configured_basis_and_converts_net_energy_to_carbon(mac
 
 
 def test_the_figure_says_so_when_no_row_has_net_energy(tmp_path):
+    from vocoder_energy.analysis import COSTS, quality_objectives
     from vocoder_energy.plots import pareto_figure
 
-    row = {"model": "hifigan", "size": "S", "d_stft": "0.1", "gflops_per_audio_second": "2.0"}
-    row |= {"energy_joules_per_audio_second": "nan", "energy_method": "estimated", "energy_basis": "net"}
-    row |= {"pareto_d_stft_vs_gflops": "True", "pareto_d_stft_vs_energy": "False"}
-    pareto_figure([row], [tmp_path / "p.svg"])  # every energy value unavailable: no log axis to break
-    text = (tmp_path / "p.svg").read_text()
-    assert "nothing to plot" in text and "Energy (net)" in text
+    frame = pd.DataFrame(
+        {"model": ["hifigan"], "size": ["S"], "d_stft": [0.1], "gflops": [2.0], "energy": [math.nan]}
+        | {"energy_method": ["estimated"], "on_front_gflops": [True], "on_front_energy": [False]}
+    )
+    costs = [COSTS["gflops"], COSTS["energy"]]
+    pareto_figure(
+        frame, quality_objectives()["d_stft"], costs, [tmp_path / "p.svg"], method_columns={"energy": "energy_method"}
+    )
+    text = (tmp_path / "p.svg").read_text()  # every energy value unavailable: no log axis to break
+    assert "nothing to plot" in text and "not plotted (no finite value): HiFi-GAN S" in text

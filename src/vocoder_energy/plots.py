@@ -155,11 +155,15 @@ def _panel(
         ax.text(row[cost.column], row[quality.column], label(row["model"], row["size"]), fontsize=7, zorder=5)
         for _, row in plotted.iterrows()
     ]
-    ax.set_xscale("log")
-    _log_axis(ax.xaxis)
-    if quality.log:
-        ax.set_yscale("log")
-        _log_axis(ax.yaxis)
+    if plotted.empty:  # e.g. net energy where every row's energy could only be estimated (no idle baseline)
+        ax.text(0.5, 0.5, "nothing to plot (no finite value)", transform=ax.transAxes, ha="center", color="firebrick")
+    overlaid = overlay is not None and {quality.column, cost.column} <= set(overlay.columns) and len(overlay)
+    if not plotted.empty or overlaid:  # a log axis without data cannot place its ticks
+        ax.set_xscale("log")
+        _log_axis(ax.xaxis)
+        if quality.log:
+            ax.set_yscale("log")
+            _log_axis(ax.yaxis)
     ax.set_xlabel(cost.label)
     ax.set_ylabel(quality.label)
     ax.grid(True, which="both", alpha=0.3)
