@@ -20,7 +20,7 @@ class EstimatedMeter:
     def __init__(self, assumed_watts: float, reason: str, clock: Callable[[], float] = time.perf_counter):
         if assumed_watts <= 0:
             raise ValueError(f"measurement.assumed_watts must be positive, got {assumed_watts}")
-        self.assumed_watts = float(assumed_watts)
+        self.assumed_watts = assumed_watts  # as configured (10 stays 10 in the summary)
         self.reason = reason  # why nothing could be measured, for the result
         self.domains = []
         self._clock = clock
