@@ -310,4 +310,4 @@ def test_the_figure_says_so_when_no_row_has_net_energy(tmp_path):
         frame, quality_objectives()["d_stft"], costs, [tmp_path / "p.svg"], method_columns={"energy": "energy_method"}
     )
     text = (tmp_path / "p.svg").read_text()  # every energy value unavailable: no log axis to break
-    assert "nothing to plot" in text and "not plotted (no finite value): HiFi-GAN S" in text
+    assert "nothing to plot" in text and "not plotted (no finite value): energy panel: HiFi-GAN S" in text

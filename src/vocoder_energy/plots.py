@@ -202,9 +202,11 @@ def pareto_figure(
     method_columns = method_columns or {}
     sns.set_style("whitegrid")
     fig, axes = plt.subplots(1, len(costs), figsize=(6.2 * len(costs), 5.2), constrained_layout=True, squeeze=False)
-    left_out = []
+    left_out = {}  # cost -> rows without a finite value on that panel
     for ax, cost in zip(axes[0], costs):
-        left_out += _panel(ax, frame, quality, cost, quality_ci, method_columns.get(cost.column), overlay)
+        missing = _panel(ax, frame, quality, cost, quality_ci, method_columns.get(cost.column), overlay)
+        if missing:
+            left_out[cost.key] = missing
     families = [f for f in FAMILY_MARKERS if f in set(frame["model"])]
     handles = [Line2D([], [], marker=FAMILY_MARKERS[f], ls="", color="k", label=FAMILY_NAMES[f]) for f in families]
     handles += [Line2D([], [], marker="o", ls="", color=c, label=f"size {s}") for s, c in SIZE_COLOURS.items()]
@@ -226,7 +228,9 @@ def pareto_figure(
         handles.append(Line2D([], [], marker="o", ls="-.", color="0.6", alpha=0.6, label="paper (Tables 1-2)"))
     fig.legend(handles=handles, loc="outside right center", fontsize=8)
     if left_out:  # e.g. a diverged model whose audio is NaN: say so rather than drop it silently
-        title += f"\nnot plotted (no finite value): {', '.join(sorted(set(left_out)))}"
+        title += "\nnot plotted (no finite value): " + "; ".join(
+            f"{cost} panel: {', '.join(sorted(rows))}" for cost, rows in left_out.items()
+        )
     fig.suptitle(title)
     for path in out_paths:
         fig.savefig(path, dpi=150)
