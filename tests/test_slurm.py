@@ -101,6 +101,13 @@ def submitted_jobs(output: str) -> list[tuple[str, int]]:
     return [(re.search(r"rule_(\w+?)/", log)[1], int(job)) for _, job, log in SUBMITTED.findall(output)]
 
 
+def keep_families(config: dict, *families: str) -> None:
+    """Restrict a config to ``families``: their models and their inference options (options for a family
+    that is not configured are a config error)."""
+    config["models"] = {family: config["models"][family] for family in families}
+    config["inference"] = {family: v for family, v in config.get("inference", {}).items() if family in families}
+
+
 @pytest.fixture(scope="module")
 def slurm_run(cluster, tmp_path_factory):
     """The tiny config through the profile, with two of its families to keep the test to minutes (every
@@ -108,7 +115,7 @@ def slurm_run(cluster, tmp_path_factory):
     base = tmp_path_factory.mktemp("slurm-run")
     workdir = clone(base / "repo")
     config = yaml.safe_load(TINY.read_text())
-    config["models"] = {family: config["models"][family] for family in ("melgan", "wavegrad")}
+    keep_families(config, "melgan", "wavegrad")
     configfile = write_config(base / "tiny-slurm.yaml", config)
     profile = profile_for_tests(base / "profile")
     output = run_on_cluster(cluster, workdir, profile, configfile=configfile)
@@ -161,7 +168,7 @@ def test_training_past_its_walltime_is_signalled_checkpoints_and_resumes(cluster
     workdir = base / "repo"
     shutil.copytree(slurm_run[0], workdir, ignore=shutil.ignore_patterns("slurm_logs"))
     config = yaml.safe_load(TINY.read_text())
-    config["models"] = {"melgan": config["models"]["melgan"]}
+    keep_families(config, "melgan")
     budget = 60
     config["training"] = {"batch_size": 1, "max_seconds": budget, "checkpoint_every_seconds": 600}
     configfile = write_config(base / "walltime.yaml", config)
