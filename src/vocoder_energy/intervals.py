@@ -1,6 +1,9 @@
-"""Confidence intervals shared by the objective metrics and the MOS statistics."""
+"""Confidence intervals shared by the objective metrics, the MOS statistics and the energy protocol."""
 
 from __future__ import annotations
+
+import math
+import statistics
 
 import numpy as np
 from scipy import stats
@@ -19,5 +22,24 @@ def t_interval(values, confidence: float = 0.95) -> dict:
     mean = float(x.mean())
     if n < 2:
         return {"mean": mean, "ci_low": float("nan"), "ci_high": float("nan"), "n": 1}
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * x.std(ddof=1) / np.sqrt(n))
+    half = t_half_width(x.tolist(), confidence)
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+
+
+def t_half_width(values: list[float], confidence: float = 0.95) -> float:
+    """Half-width of the Student-t interval of the mean of ``values`` (NaN below two values)."""
+    if len(values) < 2:
+        return math.nan
+    return float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5)
+
+
+def welch_half_width(a: list[float], b: list[float], confidence: float = 0.95) -> float:
+    """Half-width of the interval of a quantity built from two independent samples' means, such as
+    mean(a) - mean(b): standard error sqrt(var(a)/n + var(b)/m), Welch-Satterthwaite degrees of freedom."""
+    if len(a) < 2 or len(b) < 2:
+        return math.nan
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    if va + vb == 0:
+        return 0.0
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return float(stats.t.ppf(0.5 + confidence / 2, df) * math.sqrt(va + vb))

@@ -96,8 +96,9 @@ def code(script, *modules):
     return [os.path.relpath(path) for path in paths]
 
 
-# The energy package's modules: every rule that reads a meter lists them (training and cost).
-ENERGY_MODULES = [
+# The energy package's modules (and the intervals its protocol reports): every rule that reads a meter
+# lists them (training and cost).
+ENERGY_MODULES = ["intervals"] + [
     f"energy/{name}"
     for name in (
         "__init__",

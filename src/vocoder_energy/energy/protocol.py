@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm import tqdm
 
+from ..intervals import t_half_width, welch_half_width
 from .estimated import EstimatedMeter
 
 
@@ -30,29 +31,6 @@ class Window:
     @property
     def watts(self) -> float:
         return self.joules / self.seconds if self.seconds > 0 else math.nan
-
-
-def t_half_width(values: list[float]) -> float:
-    """Half-width of the 95 % t-interval of the mean of ``values`` (NaN below two values)."""
-    if len(values) < 2:
-        return math.nan
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5)
-
-
-def welch_half_width(a: list[float], b: list[float]) -> float:
-    """Half-width of the 95 % interval of a quantity built from two independent samples' means, such as
-    mean(a) - mean(b): standard error sqrt(var(a)/n + var(b)/m), Welch-Satterthwaite degrees of freedom."""
-    if len(a) < 2 or len(b) < 2:
-        return math.nan
-    from scipy.stats import t
-
-    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
-    if va + vb == 0:
-        return 0.0
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    return float(t.ppf(0.975, df) * math.sqrt(va + vb))
 
 
 def window_flags(window: Window, index: int, meter, idle_floor_watts: float | None) -> list[dict]:
