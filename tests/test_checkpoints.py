@@ -61,6 +61,22 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, co
     assert any("previous checkpoint" in m for m in messages)
 
 
+def test_the_latest_checkpoint_never_disappears_while_a_new_one_is_installed(tmp_path, monkeypatch):
+    # A job killed after the old checkpoint became `previous` but before the new one took its name.
+    path = saved_twice(tmp_path)
+    real_replace = os.replace
+
+    def killed_before_the_new_file_lands(source, target):
+        if Path(source).name == "checkpoint.pt.tmp":
+            raise KeyboardInterrupt("killed")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", killed_before_the_new_file_lands)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(state(3), path)
+    assert read_checkpoint(path)["step"] == 2 and read_checkpoint(previous_path(path))["step"] == 2
+
+
 def test_no_readable_checkpoint_starts_over_and_says_so(tmp_path):
     path = saved_twice(tmp_path)
     truncate(path)

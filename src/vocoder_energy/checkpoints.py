@@ -118,9 +118,27 @@ def save_checkpoint(state: dict, path: str | Path) -> None:
         os.fsync(handle.fileno())
     decode(tmp.read_bytes(), tmp)  # verify what reached the disk
     if path.exists():
-        os.replace(path, previous_path(path))
+        keep_as_previous(path)
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def keep_as_previous(path: Path) -> None:
+    """Make ``previous`` a copy of the latest checkpoint while the latest stays in place.
+
+    A hard link then a rename: the latest name never disappears, so a job killed between the two steps of
+    ``save_checkpoint`` still leaves ``checkpoint.pt`` behind. Where the file system has no hard links, a
+    rename (the latest is briefly absent; ``load_checkpoint`` then reads ``previous``).
+    """
+    previous = previous_path(path)
+    link = path.with_name(path.name + ".link")
+    link.unlink(missing_ok=True)
+    try:
+        os.link(path, link)
+    except OSError:
+        os.replace(path, previous)
+        return
+    os.replace(link, previous)
 
 
 def read_checkpoint(path: str | Path) -> dict:
