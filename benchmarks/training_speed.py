@@ -5,7 +5,7 @@ given batch size and precision, after warm-up steps; on CUDA the timing synchron
 Models and sizes come from a config file (the paper's presets by default: every family, size S).
 
     python benchmarks/training_speed.py [--config config/paper.yaml] [--sizes S] [--batch-size 16]
-        [--steps 10] [--warmup 2] [--precision fp32|bf16] [--segment 16384]
+        [--steps 10] [--warmup 2] [--precision fp32|bf16|fp16] [--segment 16384]
 """
 
 import argparse
@@ -23,12 +23,14 @@ def steps_per_second(model, batch: int, segment: int, steps: int, warmup: int, m
     torch.manual_seed(0)
     model.to(device).train()
     model.setup_training()
+    model.grad_scaler = precision.gradient_scaler(mode, device)
     audio = 0.3 * torch.randn(batch, segment, device=device)
     mel = torch.rand(batch, model.n_mels, segment // model.hop_length, device=device)
 
     def step():
         with precision.autocast(mode, device):
             model.training_step(audio, mel)
+        model.grad_scaler.update()
 
     for _ in range(warmup):
         step()

@@ -6,12 +6,18 @@ import pytest
 import torch
 
 from vocoder_energy.batch_size import largest_fitting_batch, resolve_batch_size
+from vocoder_energy.checkpoints import read_checkpoint, save_checkpoint
 from vocoder_energy.models import build_vocoder
+from vocoder_energy.precision import autocast, gradient_scaler
 from vocoder_energy.schedules import build_schedulers
 from vocoder_energy.training import TrainingSettings, train
 from vocoder_energy.validation import Validation
 
 TINY = {
+    "melgan": dict(ngf=4, n_residual_layers=1, disc_ndf=4),
+    "hifigan": dict(upsample_initial_channel=16),
+    "waveglow": dict(n_channels=8, n_layers=2, n_flows=4, n_early_every=2),
+    "waveflow": dict(residual_channels=8, n_flows=2, n_layers=2),
     "diffwave": dict(residual_channels=4, residual_layers=2, dilation_cycle_length=2),
     "wavegrad": dict(up_channels=[80, 32, 32, 32, 16, 16, 16, 1], down_channels=[1, 8, 16, 16, 16, 32]),
 }
@@ -127,9 +133,9 @@ def test_exponential_decay_applies_to_every_optimizer():
         build_schedulers("hifigan", model.optimizers, "cosine")
 
 
-@pytest.mark.parametrize("family", ["diffwave", "wavegrad"])
-def test_a_bf16_autocast_step_runs_on_the_cpu(data, tmp_path, family):
-    settings = TrainingSettings(batch_size=2, max_steps=1, precision="bf16", checkpoint_every_seconds=3600)
+@pytest.mark.parametrize("precision,family", [("bf16", "diffwave"), ("bf16", "wavegrad"), ("fp16", "diffwave")])
+def test_an_autocast_step_runs_on_the_cpu_and_weights_stay_fp32(data, tmp_path, precision, family):
+    settings = TrainingSettings(batch_size=2, max_steps=1, precision=precision, checkpoint_every_seconds=3600)
     model = tiny_model(family)
     before = {k: v.clone() for k, v in model.generator.state_dict().items()}
     summary = train(model, *data, settings, tmp_path / "ck.pt", tmp_path / "log.jsonl", meter=None)
@@ -137,6 +143,67 @@ def test_a_bf16_autocast_step_runs_on_the_cpu(data, tmp_path, family):
     after = model.generator.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert all(after[k].dtype == before[k].dtype for k in before)  # weights stay fp32
+    assert (summary["grad_scale"] == 2.0**16) if precision == "fp16" else summary["grad_scale"] is None
+
+
+def test_fp16_scales_the_loss_and_skips_a_step_whose_gradients_overflow(data):
+    model = tiny_model()
+    model.setup_training()
+    model.grad_scaler = gradient_scaler("fp16", torch.device("cpu"))
+    audio, mel = (torch.from_numpy(x[:2]) for x in data)
+    honest = model.generator_losses
+    model.generator_losses = lambda a, m: {"loss": honest(a, m)["loss"] * 1e35}  # x 2^16 overflows fp32
+    before = {k: v.clone() for k, v in model.generator.state_dict().items()}
+    with autocast("fp16", torch.device("cpu")):
+        model.training_step(audio, mel)
+    model.grad_scaler.update()
+    assert all(torch.equal(before[k], v) for k, v in model.generator.state_dict().items())  # step skipped
+    assert model.grad_scaler.get_scale() == 2.0**15  # and the scale backed off
+    model.generator_losses = honest
+    with autocast("fp16", torch.device("cpu")):
+        model.training_step(audio, mel)
+    model.grad_scaler.update()
+    assert any(not torch.equal(before[k], v) for k, v in model.generator.state_dict().items())
+
+
+def test_fp16_resumes_with_its_loss_scale_and_ends_like_an_uninterrupted_run(data, tmp_path):
+    settings = TrainingSettings(batch_size=2, max_steps=4, precision="fp16", checkpoint_every_seconds=3600)
+    straight = tiny_model()
+    train(straight, *data, settings, tmp_path / "a" / "ck.pt", tmp_path / "a" / "log.jsonl", meter=None)
+    first_half = TrainingSettings(**{**settings.__dict__, "max_steps": 2})
+    checkpoint = tmp_path / "b" / "ck.pt"
+    train(tiny_model(), *data, first_half, checkpoint, tmp_path / "b" / "log.jsonl", meter=None)
+    resumed = tiny_model()
+    summary = train(resumed, *data, settings, checkpoint, tmp_path / "b" / "log.jsonl", meter=None)
+    assert summary["resumed_from_step"] == 2 and summary["steps"] == 4
+    assert resumed.grad_scaler.state_dict() == straight.grad_scaler.state_dict()
+    for name, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
+    # The scale is restored, not started afresh: a run whose scale had backed off keeps it.
+    state = read_checkpoint(checkpoint)
+    assert state["grad_scaler"]["scale"] == 2.0**16
+    state["grad_scaler"]["scale"] = 2.0**10
+    save_checkpoint(state, checkpoint)
+    one_more = TrainingSettings(**{**settings.__dict__, "max_steps": 5})
+    again = tiny_model()
+    train(again, *data, one_more, checkpoint, tmp_path / "b" / "log.jsonl", meter=None)
+    assert again.grad_scaler.get_scale() == 2.0**10
+
+
+@pytest.mark.parametrize("family", sorted(TINY))
+def test_validation_logs_the_generators_losses_on_held_out_clips(data, tmp_path, family):
+    settings = TrainingSettings(batch_size=2, max_steps=1, checkpoint_every_seconds=3600)
+    model = tiny_model(family)
+    validation = Validation(*data, every_seconds=0, out_dir=tmp_path / "val", sample_rate=16000, clips=2)
+    train(model, *data, settings, tmp_path / "ck.pt", tmp_path / "log.jsonl", meter=None, validation=validation)
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    (check,) = [r for r in records if "val_d_stft" in r]
+    with torch.no_grad():
+        names = model.generator_losses(*(torch.from_numpy(x[:2]) for x in data))
+    assert {f"val_{name}" for name in names} | {"step", "seconds", "val_d_stft"} == set(check)
+    assert all(torch.isfinite(torch.tensor(value)) for value in check.values())
+    # The same losses the training log reports (less the discriminator's and the gradient norm).
+    assert set(names) == set(records[0]) - {"step", "seconds", "loss_d", "grad_norm"}
 
 
 def test_validation_is_logged_with_its_step_keeps_snippets_and_does_not_change_the_run(data, tmp_path):

@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 import torch
 
+from . import precision as numeric
+
 HEADROOM = 0.15
 
 
@@ -52,18 +54,23 @@ def largest_fitting_batch(
     return fitting
 
 
-def search_batch_size(model, audio: torch.Tensor, mel: torch.Tensor, device: torch.device, log=print) -> int:
-    """Real training steps of a copy of ``model`` (still untrained, on the CPU) on ``device``."""
+def search_batch_size(
+    model, audio: torch.Tensor, mel: torch.Tensor, device: torch.device, precision: str = "fp32", log=print
+) -> int:
+    """Real training steps of a copy of ``model`` (still untrained, on the CPU) on ``device``, at the run's
+    precision (autocast changes the activations' memory)."""
     cpu_rng = torch.get_rng_state()
     cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
     trial = copy.deepcopy(model).to(device)
     trial.train()
     trial.setup_training()
+    trial.grad_scaler = numeric.gradient_scaler(precision, device)
 
     def try_step(batch: int) -> int:
         torch.cuda.reset_peak_memory_stats(device)
         index = torch.arange(batch) % len(audio)
-        trial.training_step(audio[index].to(device), mel[index].to(device))
+        with numeric.autocast(precision, device):
+            trial.training_step(audio[index].to(device), mel[index].to(device))
         torch.cuda.synchronize(device)
         return torch.cuda.max_memory_allocated(device)
 

@@ -1,7 +1,7 @@
 """Loss curves of training runs: one figure per model (every loss it logs) and one overview of all.
 
 Reads the loss logs the training jobs write (JSON lines: ``step``, ``seconds``, the family's losses,
-and ``val_d_stft`` records from validation while training).
+and validation records: ``val_d_stft`` and ``val_<loss>`` on held-out clips).
 """
 
 from __future__ import annotations
@@ -17,27 +17,40 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 VALIDATION_KEY = "val_d_stft"
+Series = tuple[np.ndarray, np.ndarray]  # (steps, values)
 
 
-def read_loss_log(path: str | Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, np.ndarray]]:
-    """({loss: (steps, values)}, (validation steps, D_STFT)) of one loss log."""
-    losses: dict[str, tuple[list, list]] = {}
-    validation: tuple[list, list] = ([], [])
-    for line in Path(path).read_text().splitlines():
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        if VALIDATION_KEY in record:
-            validation[0].append(record["step"])
-            validation[1].append(record[VALIDATION_KEY])
-            continue
-        for key, value in record.items():
-            if key not in ("step", "seconds"):
-                losses.setdefault(key, ([], []))
-                losses[key][0].append(record["step"])
-                losses[key][1].append(value)
-    as_arrays = {k: (np.array(s), np.array(v, dtype=float)) for k, (s, v) in losses.items()}
-    return as_arrays, (np.array(validation[0]), np.array(validation[1], dtype=float))
+class LossLog:
+    """One loss log: the training losses per step, and validation's D_STFT and held-out losses."""
+
+    def __init__(self, path: str | Path):
+        losses: dict[str, tuple[list, list]] = {}
+        held_out: dict[str, tuple[list, list]] = {}
+        for line in Path(path).read_text().splitlines():
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            is_validation = VALIDATION_KEY in record
+            for key, value in record.items():
+                if key in ("step", "seconds"):
+                    continue
+                if is_validation:  # val_d_stft, and val_<loss> for each of the generator's losses
+                    key = key.removeprefix("val_") if key != VALIDATION_KEY else key
+                    target = held_out
+                else:
+                    target = losses
+                target.setdefault(key, ([], []))
+                target[key][0].append(record["step"])
+                target[key][1].append(value)
+        self.losses: dict[str, Series] = _as_arrays(losses)
+        held = _as_arrays(held_out)
+        empty = (np.array([], dtype=int), np.array([], dtype=float))
+        self.validation_d_stft: Series = held.pop(VALIDATION_KEY, empty)
+        self.held_out_losses: dict[str, Series] = held
+
+
+def _as_arrays(series: dict[str, tuple[list, list]]) -> dict[str, Series]:
+    return {key: (np.array(steps), np.array(values, dtype=float)) for key, (steps, values) in series.items()}
 
 
 def main_loss(losses: dict) -> str | None:
@@ -76,21 +89,25 @@ def _validation(ax, validation: tuple[np.ndarray, np.ndarray]) -> None:
 
 
 def model_figure(name: str, loss_log: str | Path, out_path: str | Path) -> None:
-    """Every loss of one model against the step (raw, faint; smoothed, solid), and validation D_STFT."""
-    losses, validation = read_loss_log(loss_log)
-    panels = list(losses) + (["validation"] if len(validation[0]) else [])
+    """Every loss of one model against the step (raw, faint; smoothed, solid) with the same loss on the
+    held-out clips (red points) where validation logged it, and validation D_STFT."""
+    log = LossLog(loss_log)
+    panels = list(log.losses) + (["validation"] if len(log.validation_d_stft[0]) else [])
     columns = min(3, max(1, len(panels)))
     rows = max(1, math.ceil(len(panels) / columns))
     fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.2 * rows), squeeze=False, constrained_layout=True)
     for ax, panel in zip(axes.flat, panels):
         if panel == "validation":
-            _validation(ax, validation)
+            _validation(ax, log.validation_d_stft)
             ax.set_title("validation while training")
             ax.set_xlabel("step")
             ax.grid(True, alpha=0.3)
-        else:
-            _curve(ax, *losses[panel], panel)
-            ax.set_title(panel)
+            continue
+        _curve(ax, *log.losses[panel], "training batches")
+        if panel in log.held_out_losses:
+            ax.plot(*log.held_out_losses[panel], "s--", color="firebrick", ms=3, lw=0.8, label="held-out clips")
+            ax.legend(fontsize="small")
+        ax.set_title(panel)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     if not panels:
@@ -106,13 +123,13 @@ def overview_figure(logs: dict[str, str | Path], out_paths: list[str | Path]) ->
     rows = max(1, math.ceil(len(logs) / columns))
     fig, axes = plt.subplots(rows, columns, figsize=(4.4 * columns, 3.0 * rows), squeeze=False, constrained_layout=True)
     for ax, (name, path) in zip(axes.flat, logs.items()):
-        losses, validation = read_loss_log(path)
-        key = main_loss(losses)
+        log = LossLog(path)
+        key = main_loss(log.losses)
         if key is not None:
-            _curve(ax, *losses[key], key, colour="#1f3b8f")
+            _curve(ax, *log.losses[key], key, colour="#1f3b8f")
             ax.set_ylabel(key)
-        if len(validation[0]):
-            _validation(ax.twinx(), validation)
+        if len(log.validation_d_stft[0]):
+            _validation(ax.twinx(), log.validation_d_stft)
         ax.set_title(name)
     for ax in list(axes.flat)[len(logs) :]:
         ax.axis("off")

@@ -118,7 +118,7 @@ def train(
         if batch_search is None and device.type == "cuda":
 
             def batch_search() -> int:
-                return search_batch_size(model, audio_t, mel_t, device, log)
+                return search_batch_size(model, audio_t, mel_t, device, settings.precision, log)
 
         batch_size = resolve_batch_size(settings.batch_size, settings.auto_batch_fallback, batch_search)
     log(f"batch size {batch_size} ({settings.batch_size} requested), precision {settings.precision}, device {device}")
@@ -126,6 +126,7 @@ def train(
     model.to(device)
     model.train()
     model.setup_training()
+    model.grad_scaler = precision.gradient_scaler(settings.precision, device)
     schedulers = schedules.build_schedulers(model.family, model.optimizers, settings.lr_schedule)
     epoch_steps = schedules.steps_per_epoch(len(audio_t), batch_size)
     step, elapsed, resumed_from = 0, 0.0, None
@@ -137,6 +138,8 @@ def train(
             optimizer.load_state_dict(optimizer_state)
         for scheduler, scheduler_state in zip(schedulers, state["schedulers"]):
             scheduler.load_state_dict(scheduler_state)
+        if state.get("grad_scaler"):
+            model.grad_scaler.load_state_dict(state["grad_scaler"])  # fp16's loss scale goes on where it was
         step, elapsed, resumed_from = state["step"], state["elapsed_seconds"], state["step"]
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
@@ -155,6 +158,7 @@ def train(
                 "model": model.state_dict(),
                 "optimizers": [o.state_dict() for o in model.optimizers],
                 "schedulers": [s.state_dict() for s in schedulers],
+                "grad_scaler": model.grad_scaler.state_dict(),
                 "step": step,
                 "elapsed_seconds": elapsed,
                 "batch_size": batch_size,
@@ -190,6 +194,7 @@ def train(
                     losses = model.training_step(
                         audio_t[index.to(audio_t.device)].to(device), mel_t[index.to(mel_t.device)].to(device)
                     )
+                model.grad_scaler.update()  # once per step, after every optimizer of the step
                 step += 1
                 if step % epoch_steps == 0:
                     for scheduler in schedulers:
@@ -231,6 +236,7 @@ def train(
         "batch_size": batch_size,
         "epochs": step / epoch_steps,
         "learning_rates": [group["lr"] for o in model.optimizers for group in o.param_groups],
+        "grad_scale": model.grad_scaler.get_scale() if model.grad_scaler.is_enabled() else None,  # fp16 only
         "energy": energy.report(carbon_intensity_kg_per_kwh),
         "last_validation_d_stft": _last_validation(loss_log),
         "settings": asdict(settings),

@@ -1,4 +1,5 @@
-"""Validation while training: D_STFT of a few held-out clips every ``every_seconds`` of training.
+"""Validation while training: D_STFT of a few held-out clips every ``every_seconds`` of training, and the
+generator's training losses on the same clips (``val_`` + the loss's name).
 
 The clips are the first few of the test split: they only monitor the run (nothing is selected on
 them), and they are clips the model never trains on. Generation runs the family's inference path on
@@ -44,9 +45,12 @@ class Validation:
         model.eval()
         try:
             devices = [device] if device.type == "cuda" else []
+            audio, mel = self.audio.to(device), self.mel.to(device)
             with torch.inference_mode(), torch.random.fork_rng(devices=devices):
                 torch.manual_seed(self.seed)
-                generated = model.infer(self.mel.to(device)).float().cpu()
+                generated = model.infer(mel).float().cpu()
+                torch.manual_seed(self.seed)  # diffusion losses draw steps and noise: the same ones every time
+                losses = {f"val_{name}": float(value) for name, value in model.generator_losses(audio, mel).items()}
         finally:
             model.train(was_training)
         samples = min(generated.shape[-1], self.audio.shape[-1])
@@ -54,7 +58,7 @@ class Validation:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for i, clip in enumerate(generated[:SNIPPETS]):
             soundfile.write(self.out_dir / f"step{step:09d}_clip{i}.wav", clip.clamp(-1, 1).numpy(), self.sample_rate)
-        return {"step": step, "seconds": round(elapsed, 3), "val_d_stft": self.last_d_stft}
+        return {"step": step, "seconds": round(elapsed, 3), "val_d_stft": self.last_d_stft, **losses}
 
 
 class TensorBoard:

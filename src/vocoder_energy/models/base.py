@@ -17,7 +17,7 @@ class Vocoder(nn.Module):
     """A mel-conditioned waveform generator plus what it needs to train.
 
     Subclasses set ``family`` and ``presets`` and implement ``infer`` (the whole inference path),
-    ``setup_training`` (build discriminators/optimizers) and ``training_step``.
+    ``setup_training`` (build discriminators/optimizers), ``training_step`` and ``generator_losses``.
 
     * ``self.generator`` holds exactly the modules that generate audio; parameters are counted on it.
     * Training-only modules (discriminators) are created by ``setup_training`` so that inference
@@ -38,6 +38,8 @@ class Vocoder(nn.Module):
         self.hop_length = hop_length
         self.sample_rate = sample_rate
         self.optimizers: list[torch.optim.Optimizer] = []
+        # fp16 training enables it (``precision.gradient_scaler``); disabled, it passes losses through.
+        self.grad_scaler = torch.amp.GradScaler("cpu", enabled=False)
         self._inference_ready = False
         self._parameter_count: int | None = None  # frozen before weight norm is removed
 
@@ -90,8 +92,39 @@ class Vocoder(nn.Module):
         raise NotImplementedError
 
     def training_step(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, float]:
-        """One optimisation step of every optimizer on a batch; returns the named losses as floats."""
+        """One optimisation step of every optimizer on a batch; returns the named losses as floats.
+
+        Steps go through ``optimise`` so that fp16's gradient scaler applies; the trainer calls
+        ``grad_scaler.update()`` once after the whole step.
+        """
         raise NotImplementedError
+
+    def generator_losses(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The generator's objective on a batch, as ``training_step`` computes it, without stepping.
+
+        Validation logs these on held-out clips; diffusion losses draw their noise from the global
+        random stream (validation seeds it).
+        """
+        raise NotImplementedError
+
+    def optimise(
+        self, loss: torch.Tensor, optimizer: torch.optim.Optimizer, clip_norm: float | None = None
+    ) -> torch.Tensor | None:
+        """Zero the gradients, backpropagate ``loss``, clip (when ``clip_norm``) and step ``optimizer``.
+
+        Through ``grad_scaler``: with fp16 the loss is scaled before backward, the gradients are unscaled
+        before clipping, and a step whose gradients overflowed is skipped. Returns the gradient norm
+        before clipping when ``clip_norm`` is given.
+        """
+        optimizer.zero_grad(set_to_none=True)
+        self.grad_scaler.scale(loss).backward()
+        grad_norm = None
+        if clip_norm is not None:
+            self.grad_scaler.unscale_(optimizer)
+            parameters = [p for group in optimizer.param_groups for p in group["params"]]
+            grad_norm = nn.utils.clip_grad_norm_(parameters, clip_norm)
+        self.grad_scaler.step(optimizer)
+        return grad_norm
 
 
 def remove_weight_norm(module: nn.Module) -> None:

@@ -237,18 +237,17 @@ class DiffWave(Vocoder):
         noisy = alpha_cum.sqrt() * audio + (1.0 - alpha_cum).sqrt() * noise
         return F.l1_loss(self.generator(noisy, mel, step), noise)
 
-    def training_step(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, float]:
-        (optimizer,) = self.optimizers
+    def generator_losses(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
         samples = mel.shape[-1] * self.hop_length
         if audio.shape[-1] < samples:
             raise ValueError(f"diffwave: {audio.shape[-1]} samples for {mel.shape[-1]} frames of hop {self.hop_length}")
         audio = audio[..., :samples]
         step = torch.randint(0, len(self.training_betas), (audio.shape[0],), device=audio.device)
         noise = torch.randn_like(audio)
-        loss = self.diffusion_loss(audio, mel, noise, step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.max_grad_norm is not None:
-            nn.utils.clip_grad_norm_(self.generator.parameters(), self.max_grad_norm)
-        optimizer.step()
+        return {"loss": self.diffusion_loss(audio, mel, noise, step)}
+
+    def training_step(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, float]:
+        (optimizer,) = self.optimizers
+        loss = self.generator_losses(audio, mel)["loss"]
+        self.optimise(loss, optimizer, self.max_grad_norm)
         return {"loss": loss.item()}

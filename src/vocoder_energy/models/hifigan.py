@@ -274,11 +274,18 @@ class HiFiGAN(Vocoder):
         real_scores, _ = self.discriminators(real)
         fake_scores, _ = self.discriminators(fake.detach())
         loss_d = sum(torch.mean((1 - r) ** 2) + torch.mean(f**2) for r, f in zip(real_scores, fake_scores))
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
+        self.optimise(loss_d, opt_d)
 
-        real_scores, real_features = self.discriminators(real)
+        losses = self._generator_losses(audio, fake)
+        self.optimise(losses["loss_g"], opt_g)
+        return {"loss_d": loss_d.item(), **{name: value.item() for name, value in losses.items()}}
+
+    def generator_losses(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self._generator_losses(audio, self.generator(mel))
+
+    def _generator_losses(self, audio: torch.Tensor, fake: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Least-squares adversarial, feature-matching and mel losses of ``fake`` against ``audio``."""
+        real_scores, real_features = self.discriminators(audio.unsqueeze(1))
         fake_scores, fake_features = self.discriminators(fake)
         loss_adv = sum(torch.mean((1 - f) ** 2) for f in fake_scores)
         loss_fm = sum(
@@ -288,13 +295,4 @@ class HiFiGAN(Vocoder):
         )
         loss_mel = F.l1_loss(self._loss_mel(fake.squeeze(1)), self._loss_mel(audio))
         loss_g = loss_adv + self.feature_loss_weight * loss_fm + self.mel_loss_weight * loss_mel
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        return {
-            "loss_d": loss_d.item(),
-            "loss_g": loss_g.item(),
-            "loss_mel": loss_mel.item(),
-            "loss_fm": loss_fm.item(),
-            "loss_adv": loss_adv.item(),
-        }
+        return {"loss_g": loss_g, "loss_mel": loss_mel, "loss_fm": loss_fm, "loss_adv": loss_adv}

@@ -183,12 +183,19 @@ class MelGAN(Vocoder):
         real_outputs = self.discriminator(real)
         fake_outputs = self.discriminator(fake.detach())
         loss_d = sum(F.relu(1 - r[-1]).mean() + F.relu(1 + f[-1]).mean() for r, f in zip(real_outputs, fake_outputs))
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
+        self.optimise(loss_d, opt_d)
 
-        # Generator: hinge adversarial loss + feature matching against the real features computed
-        # before the discriminator step (as the official code does).
+        # Generator: feature matching against the real features computed before the discriminator
+        # step (as the official code does).
+        losses = self._generator_losses(fake, real_outputs)
+        self.optimise(losses["loss_g"], opt_g)
+        return {"loss_d": loss_d.item(), **{name: value.item() for name, value in losses.items()}}
+
+    def generator_losses(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self._generator_losses(self.generator(mel), self.discriminator(audio.unsqueeze(1)))
+
+    def _generator_losses(self, fake: torch.Tensor, real_outputs: list) -> dict[str, torch.Tensor]:
+        """Hinge adversarial loss + feature matching of ``fake`` against the real clips' feature maps."""
         fake_outputs = self.discriminator(fake)
         loss_adv = sum(-f[-1].mean() for f in fake_outputs)
         weight = (1.0 / self.disc_num_scales) * (4.0 / (self.disc_n_layers + 1))
@@ -198,12 +205,4 @@ class MelGAN(Vocoder):
             for r, f in zip(real_maps[:-1], fake_maps[:-1])
         )
         loss_g = loss_adv + self.feature_loss_weight * loss_fm
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        return {
-            "loss_d": loss_d.item(),
-            "loss_g": loss_g.item(),
-            "loss_fm": loss_fm.item(),
-            "loss_adv": loss_adv.item(),
-        }
+        return {"loss_g": loss_g, "loss_fm": loss_fm, "loss_adv": loss_adv}

@@ -310,11 +310,11 @@ class WaveFlow(Vocoder):
     def setup_training(self) -> None:
         self.optimizers = [torch.optim.Adam(self.generator.parameters(), lr=self.learning_rate)]
 
+    def generator_losses(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"loss": self.nll(audio, mel)}
+
     def training_step(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, float]:
         (opt,) = self.optimizers
-        loss = self.nll(audio, mel)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.generator.parameters(), self.grad_clip)
-        opt.step()
+        loss = self.generator_losses(audio, mel)["loss"]
+        grad_norm = self.optimise(loss, opt, self.grad_clip)
         return {"loss": loss.item(), "grad_norm": float(grad_norm)}

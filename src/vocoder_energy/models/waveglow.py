@@ -287,10 +287,12 @@ class WaveGlow(Vocoder):
     def setup_training(self) -> None:
         self.optimizers = [torch.optim.Adam(self.generator.parameters(), lr=self.learning_rate)]
 
+    def generator_losses(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        loss, log_s, log_det_w = self.nll(audio, mel)
+        return {"loss": loss, "log_s": log_s, "log_det_w": log_det_w}
+
     def training_step(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, float]:
         (opt,) = self.optimizers
-        loss, log_s, log_det_w = self.nll(audio, mel)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        return {"loss": loss.item(), "log_s": log_s.item(), "log_det_w": log_det_w.item()}
+        losses = self.generator_losses(audio, mel)
+        self.optimise(losses["loss"], opt)
+        return {name: value.item() for name, value in losses.items()}

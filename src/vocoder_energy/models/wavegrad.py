@@ -414,11 +414,11 @@ class WaveGrad(Vocoder):
         noisy = signal_scale * audio + noise_scale * noise
         return F.l1_loss(self.generator(noisy, mel, noise_level.to(audio.device)), noise)
 
+    def generator_losses(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"loss": self.diffusion_loss(audio, mel)}
+
     def training_step(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, float]:
         (optimizer,) = self.optimizers
-        loss = self.diffusion_loss(audio, mel)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(self.generator.parameters(), self.grad_clip_norm)
-        optimizer.step()
+        loss = self.generator_losses(audio, mel)["loss"]
+        grad_norm = self.optimise(loss, optimizer, self.grad_clip_norm)
         return {"loss": loss.item(), "grad_norm": float(grad_norm)}
