@@ -76,10 +76,16 @@ def run_guarded(command: list[str], timeout: float, **kwargs) -> subprocess.Comp
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: every socket stays bound until all are chosen."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 class SlurmCluster:
@@ -197,6 +203,7 @@ class SlurmCluster:
         memory = int(int(re.search(r"RealMemory=(\d+)", hardware)[1]) * 0.9)  # above free memory drains the node
         hardware = re.sub(r"RealMemory=\d+", f"RealMemory={memory}", hardware).replace(f"NodeName={self.node}", "")
         root = self.root
+        controller_port, node_port = free_ports(2)
         partitions = "\n".join(
             f"PartitionName={name} Nodes={self.node} Default={'YES' if i == 0 else 'NO'} MaxTime=INFINITE State=UP"
             for i, name in enumerate(self.partitions)
@@ -214,8 +221,8 @@ TaskPlugin=task/affinity
 ReturnToService=2
 SlurmctldPidFile={root}/slurmctld.pid
 SlurmdPidFile={root}/slurmd.pid
-SlurmctldPort={free_port()}
-SlurmdPort={free_port()}
+SlurmctldPort={controller_port}
+SlurmdPort={node_port}
 StateSaveLocation={root}/state
 SlurmdSpoolDir={root}/spool
 SlurmctldLogFile={root}/slurmctld.log

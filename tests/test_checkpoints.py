@@ -129,7 +129,7 @@ hyper = dict(residual_channels=4, residual_layers=2, dilation_cycle_length=2)
 run_training_job("diffwave", "S", hyper, settings, features, out + "/gen.pt", out + "/summary.json",
                  out + "/losses.jsonl", root, meter=None)
 """
-STEPS = 60
+STEPS = 80
 
 
 def start(tmp_path, name):
@@ -148,11 +148,18 @@ def start(tmp_path, name):
 
 
 def logged_steps(tmp_path, name):
+    """The last step in the live job's loss log; a line still being written (or a log being truncated on
+    resume) is skipped."""
     logs = list((tmp_path / f"ck-{name}").glob("*/losses.jsonl"))
     if not logs:
         return 0
-    lines = [line for line in logs[0].read_text().splitlines() if line.strip()]
-    return json.loads(lines[-1])["step"] if lines else 0
+    steps = [0]
+    for line in logs[0].read_text().split("\n")[:-1]:  # complete lines only
+        try:
+            steps.append(json.loads(line)["step"])
+        except (json.JSONDecodeError, KeyError):
+            continue
+    return steps[-1]
 
 
 def test_sigkill_at_random_moments_then_a_rerun_ends_like_an_uninterrupted_run(tmp_path):
@@ -170,10 +177,11 @@ def test_sigkill_at_random_moments_then_a_rerun_ends_like_an_uninterrupted_run(t
     killed_at = []
     for _ in range(3):
         out, job = start(tmp_path, "killed")
-        floor = logged_steps(tmp_path, "killed")
-        while logged_steps(tmp_path, "killed") < floor + 5 and job.poll() is None:
-            time.sleep(0.02)
-        time.sleep(moments.uniform(0, 0.3))
+        # A random moment, counted in steps (a wall-clock delay would overshoot on a fast machine): the
+        # kill lands at any point of a step, its checkpoint write included.
+        target = logged_steps(tmp_path, "killed") + moments.randint(3, 12)
+        while logged_steps(tmp_path, "killed") < target and job.poll() is None:
+            time.sleep(0.005)
         if job.poll() is not None:
             break  # finished before this kill: the run is complete
         os.kill(job.pid, signal.SIGKILL)

@@ -325,20 +325,24 @@ def run_rater(url: str, stats: dict, lock: threading.Lock, resubmit: bool) -> No
                 errors.append(f"{method} {path}: {response.status_code} {response.text}")
             return response
 
-        data = call("POST", "/api/join", json={}).json()
-        headers = {"Authorization": f"Bearer {data['token']}"}
-        state = call("GET", "/api/state", headers=headers).json()
-        for _ in range(100):  # bounded: a rater has far fewer clips
-            if state["current"] is None:
-                break
-            call("GET", f"/api/audio/{state['current']}", headers=headers)
-            body = {"participant": data["participant"], "stimulus": state["current"], "score": random.randint(1, 5)}
-            response = call("POST", "/api/ratings", headers=headers, json=body)
-            if response.status_code in (200, 201):
-                acknowledged.append((data["participant"], body["stimulus"], body["score"]))
-            if resubmit:  # as a flaky network would: the same rating again
-                call("POST", "/api/ratings", headers=headers, json=body)
-            state = response.json()
+        try:
+            data = call("POST", "/api/join", json={}).json()
+            headers = {"Authorization": f"Bearer {data['token']}"}
+            state = call("GET", "/api/state", headers=headers).json()
+            for _ in range(100):  # bounded: a rater has far fewer clips
+                if state["current"] is None:
+                    break
+                call("GET", f"/api/audio/{state['current']}", headers=headers)
+                score = random.randint(1, 5)
+                body = {"participant": data["participant"], "stimulus": state["current"], "score": score}
+                response = call("POST", "/api/ratings", headers=headers, json=body)
+                if response.status_code in (200, 201):
+                    acknowledged.append((data["participant"], body["stimulus"], body["score"]))
+                if resubmit:  # as a flaky network would: the same rating again
+                    call("POST", "/api/ratings", headers=headers, json=body)
+                state = response.json()
+        except Exception as error:  # a timeout or dropped connection: reported by the test, not lost with the thread
+            errors.append(f"rater stopped: {error!r}")
     with lock:
         stats["latencies"] += latencies
         stats["acknowledged"] += acknowledged
