@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 VALIDATION_KEY = "val_d_stft"
@@ -71,6 +72,7 @@ def smoothed(values: np.ndarray) -> np.ndarray:
 
 
 def _curve(ax, steps: np.ndarray, values: np.ndarray, label: str, colour: str | None = None) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
     if len(steps) <= 50:  # a short run: every step as a point (a single step draws no line)
         ax.plot(steps, values, "o-", ms=4, lw=1.2, color=colour, label=label)
         ax.set_xlabel("step")
@@ -84,6 +86,7 @@ def _curve(ax, steps: np.ndarray, values: np.ndarray, label: str, colour: str | 
 
 def _validation(ax, validation: tuple[np.ndarray, np.ndarray]) -> None:
     steps, d_stft = validation
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.plot(steps, d_stft, "o-", color="firebrick", ms=3, lw=1)
     ax.set_ylabel("validation D_STFT (lower is better)")
 
