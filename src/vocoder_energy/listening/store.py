@@ -13,10 +13,13 @@ import random
 import secrets
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from .gold import kinds
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,24 +74,43 @@ def token_hash(token: str) -> str:
 
 
 class Store:
-    """Ratings of one test (``test`` = the test's ID from test.json) in the SQLite file ``path``."""
+    """Ratings of one test (``test`` = test.json) in the SQLite file ``path``.
 
-    def __init__(self, path: str | Path, test: dict):
+    ``gold`` ({stimulus: "low" | "high"}, from the key) are the gold questions; test.json only says how
+    many each rater gets, so the served directory does not tell them apart.
+    """
+
+    def __init__(
+        self, path: str | Path, test: dict, gold: dict[str, str] | None = None
+    ):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.test_id = test["test"]
         self.seed = int(test["seed"])
         self.ratings_per_rater = int(test["ratings_per_rater"])
         self.repeats = int(test["repeats"])
+        self.gold_count = int(test.get("gold", 0))
+        self.gold_pools = {
+            kind: sorted(s for s, k in (gold or {}).items() if k == kind)
+            for kind in ("low", "high")
+        }
+        for kind in kinds(self.gold_count):
+            if kinds(self.gold_count).count(kind) > len(self.gold_pools[kind]):
+                raise ValueError(
+                    f"the test gives each rater {self.gold_count} gold question(s) but its key lists "
+                    f"{len(self.gold_pools[kind])} '{kind}' gold stimuli: wrong --key for this --test?"
+                )
         self.primaries = [s["id"] for s in test["stimuli"]]
         self.repeat_of = {s["repeat"]: s["id"] for s in test["stimuli"]}
         self.repeat_id = {s["id"]: s["repeat"] for s in test["stimuli"]}
-        self.stimuli = set(self.primaries) | set(self.repeat_of)
+        self.stimuli = set(self.primaries) | set(self.repeat_of) | set(gold or {})
         with self.connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('test', ?)", (self.test_id,))
-            stored = db.execute("SELECT value FROM meta WHERE name = 'test'").fetchone()[0]
+            stored = db.execute(
+                "SELECT value FROM meta WHERE name = 'test'"
+            ).fetchone()[0]
         if stored != self.test_id:
             raise ValueError(
                 f"{self.path} holds ratings of another test ({stored}, this one is {self.test_id}): "
@@ -124,7 +146,8 @@ class Store:
     @staticmethod
     def _begin(db: sqlite3.Connection, patience: float = 30.0) -> None:
         """Take the write lock (one writer at a time), retrying every few ms: SQLite's own busy handler
-        sleeps up to 100 ms between tries, which under load made the latency tail seconds long."""
+        sleeps up to 100 ms between tries, which under load made the latency tail seconds long.
+        """
         db.execute("PRAGMA busy_timeout=0")
         deadline = time.monotonic() + patience
         while True:
@@ -132,7 +155,9 @@ class Store:
                 db.execute("BEGIN IMMEDIATE")
                 break
             except sqlite3.OperationalError as err:
-                if ("locked" not in str(err) and "busy" not in str(err)) or time.monotonic() > deadline:
+                if (
+                    "locked" not in str(err) and "busy" not in str(err)
+                ) or time.monotonic() > deadline:
                     raise
                 time.sleep(random.uniform(0.0005, 0.003))
         db.execute(f"PRAGMA busy_timeout={int(patience * 1000)}")
@@ -143,7 +168,10 @@ class Store:
         """A rater's (participant ID, token): a new anonymous one, or the invited one (again on return)."""
         token = invitation if invitation is not None else secrets.token_urlsafe(24)
         with self.transaction() as db:
-            row = db.execute("SELECT participant FROM raters WHERE token_hash = ?", (token_hash(token),)).fetchone()
+            row = db.execute(
+                "SELECT participant FROM raters WHERE token_hash = ?",
+                (token_hash(token),),
+            ).fetchone()
             if row:
                 return row[0], token
             participant = "P-" + secrets.token_hex(4).upper()
@@ -154,18 +182,25 @@ class Store:
             order = self._draw(db, participant)
             db.executemany(
                 "INSERT INTO assignments (participant, position, stimulus) VALUES (?, ?, ?)",
-                [(participant, position, stimulus) for position, stimulus in enumerate(order)],
+                [
+                    (participant, position, stimulus)
+                    for position, stimulus in enumerate(order)
+                ],
             )
         return participant, token
 
     def _draw(self, db: sqlite3.Connection, participant: str) -> list[str]:
         """The rater's stimuli: the least-assigned so far (a balanced design), in a random order, plus
-        ``repeats`` of them again under their second ID, each after its first presentation."""
+        ``repeats`` of them again under their second ID, each after its first presentation, and the gold
+        questions (also the least-assigned of their kind) at random places."""
         rng = random.Random(f"{self.seed}:{participant}")
-        counts = dict.fromkeys(self.primaries, 0)
-        for stimulus, count in db.execute("SELECT stimulus, COUNT(*) FROM assignments GROUP BY stimulus"):
-            if stimulus in counts:
-                counts[stimulus] = count
+        counts = Counter(
+            dict(
+                db.execute(
+                    "SELECT stimulus, COUNT(*) FROM assignments GROUP BY stimulus"
+                ).fetchall()
+            )
+        )
         ranked = sorted(self.primaries, key=lambda s: (counts[s], rng.random()))
         chosen = ranked[: self.ratings_per_rater]
         order = chosen + [self.repeat_id[s] for s in rng.sample(chosen, self.repeats)]
@@ -175,17 +210,31 @@ class Store:
                 first = order.index(self.repeat_of[stimulus])
                 if first > position:
                     order[first], order[position] = order[position], order[first]
+        gold_kinds = kinds(self.gold_count)
+        for kind in ("low", "high"):
+            pool = sorted(
+                self.gold_pools[kind], key=lambda s: (counts[s], rng.random())
+            )
+            for stimulus in pool[: gold_kinds.count(kind)]:
+                order.insert(rng.randint(0, len(order)), stimulus)
         return order
 
     def participant(self, token: str) -> str | None:
         with self.connect() as db:
-            row = db.execute("SELECT participant FROM raters WHERE token_hash = ?", (token_hash(token),)).fetchone()
+            row = db.execute(
+                "SELECT participant FROM raters WHERE token_hash = ?",
+                (token_hash(token),),
+            ).fetchone()
         return row[0] if row else None
 
     def state(self, participant: str) -> State:
         with self.connect() as db:
-            total = db.execute("SELECT COUNT(*) FROM assignments WHERE participant = ?", (participant,)).fetchone()[0]
-            done = db.execute("SELECT COUNT(*) FROM ratings WHERE participant = ?", (participant,)).fetchone()[0]
+            total = db.execute(
+                "SELECT COUNT(*) FROM assignments WHERE participant = ?", (participant,)
+            ).fetchone()[0]
+            done = db.execute(
+                "SELECT COUNT(*) FROM ratings WHERE participant = ?", (participant,)
+            ).fetchone()[0]
             row = db.execute(
                 "SELECT a.stimulus FROM assignments a LEFT JOIN ratings r "
                 "ON r.participant = a.participant AND r.stimulus = a.stimulus "
@@ -201,7 +250,8 @@ class Store:
             raise RatingError(404, "unknown stimulus: it is not part of this test")
         with self.connect() as db:
             row = db.execute(
-                "SELECT 1 FROM assignments WHERE participant = ? AND stimulus = ?", (participant, stimulus)
+                "SELECT 1 FROM assignments WHERE participant = ? AND stimulus = ?",
+                (participant, stimulus),
             ).fetchone()
         if not row:
             raise RatingError(403, "this stimulus is not in your list")
@@ -223,18 +273,26 @@ class Store:
         self.check_assigned(participant, stimulus)
         with self.transaction() as db:
             fetched = db.execute(
-                "SELECT fetched FROM assignments WHERE participant = ? AND stimulus = ?", (participant, stimulus)
+                "SELECT fetched FROM assignments WHERE participant = ? AND stimulus = ?",
+                (participant, stimulus),
             ).fetchone()[0]
             if fetched is None:
                 raise RatingError(409, "play the clip before rating it")
             row = db.execute(
-                "SELECT score FROM ratings WHERE participant = ? AND stimulus = ?", (participant, stimulus)
+                "SELECT score FROM ratings WHERE participant = ? AND stimulus = ?",
+                (participant, stimulus),
             ).fetchone()
             if row is not None:
                 if row[0] != score:
-                    raise RatingError(409, f"this clip is already rated ({row[0]}); a rating cannot be changed")
+                    raise RatingError(
+                        409,
+                        f"this clip is already rated ({row[0]}); a rating cannot be changed",
+                    )
                 return False
-            db.execute("INSERT INTO ratings VALUES (?, ?, ?, ?)", (participant, stimulus, score, now()))
+            db.execute(
+                "INSERT INTO ratings VALUES (?, ?, ?, ?)",
+                (participant, stimulus, score, now()),
+            )
         return True
 
     # --- researcher's views -------------------------------------------------------------------------
@@ -257,4 +315,8 @@ class Store:
 
     def assigned_counts(self) -> dict[str, int]:
         with self.connect() as db:
-            return dict(db.execute("SELECT stimulus, COUNT(*) FROM assignments GROUP BY stimulus").fetchall())
+            return dict(
+                db.execute(
+                    "SELECT stimulus, COUNT(*) FROM assignments GROUP BY stimulus"
+                ).fetchall()
+            )
