@@ -56,19 +56,12 @@ def serve(args: argparse.Namespace) -> None:
         print(warning, file=sys.stderr)
     admin_token = os.environ.get(ADMIN_TOKEN_ENV) or secrets.token_urlsafe(18)
     invitations = read_invitations(args.invitations) if args.invitations else None
-    app = create_app(
-        args.test, args.key, args.db, admin_token=admin_token, invitations=invitations
-    )
+    app = create_app(args.test, args.key, args.db, admin_token=admin_token, invitations=invitations)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"Listening test on http://{host}:{args.port}/  (ratings: {args.db})")
     if invitations:
-        print(
-            f"By invitation: {len(invitations)} token(s); send each rater http://{host}:{args.port}/#invite=TOKEN"
-        )
-    print(
-        f"Progress: http://{host}:{args.port}/admin  admin token: {admin_token}",
-        flush=True,
-    )
+        print(f"By invitation: {len(invitations)} token(s); send each rater http://{host}:{args.port}/#invite=TOKEN")
+    print(f"Progress: http://{host}:{args.port}/admin  admin token: {admin_token}", flush=True)
     uvicorn.run(
         app,
         host=args.host,
@@ -80,23 +73,17 @@ def serve(args: argparse.Namespace) -> None:
 
 def open_store(args: argparse.Namespace) -> tuple[Store, dict]:
     if not Path(args.db).is_file():
-        raise SystemExit(
-            f"{args.db}: no ratings database yet (it is created by `vocoder-energy-listen serve`)"
-        )
+        raise SystemExit(f"{args.db}: no ratings database yet (it is created by `vocoder-energy-listen serve`)")
     key = read_key(args.key)
     return Store(args.db, load_test(args.test), gold_stimuli(key)), key
 
 
 def export(args: argparse.Namespace) -> None:
     store, key = open_store(args)
-    ratings, pairs, raters = export_ratings(store, key, args.out)
+    ratings, pairs, gold, raters = export_ratings(store, key, args.out)
     out = Path(args.out)
-    print(
-        f"{ratings} rating(s) -> {out}; {pairs} repeated pair(s) -> {out.with_name('consistency.csv')}"
-    )
-    print(
-        f"{raters} rater(s) screened (gold questions, repeats) -> {out.with_name('raters.csv')}"
-    )
+    print(f"{ratings} rating(s) -> {out}; {pairs} repeated pair(s) -> {out.with_name('consistency.csv')}")
+    print(f"{gold} gold answer(s) -> {out.with_name('gold.csv')}; {raters} rater(s) -> {out.with_name('raters.csv')}")
 
 
 def status(args: argparse.Namespace) -> None:
@@ -115,13 +102,9 @@ def status(args: argparse.Namespace) -> None:
     print("per system: ratings / assigned, mean score")
     for row in report["systems"]:
         mean = "-" if row["mean_score"] is None else f"{row['mean_score']:.2f}"
-        print(
-            f"  {row['system']:<14} {row['ratings']:>5} / {row['assigned']:<5} {mean}"
-        )
+        print(f"  {row['system']:<14} {row['ratings']:>5} / {row['assigned']:<5} {mean}")
     if report["repeat_pairs"]:
-        print(
-            f"repeats: {report['repeat_pairs']} pair(s), mean |difference| {report['repeat_mean_abs_difference']}"
-        )
+        print(f"repeats: {report['repeat_pairs']} pair(s), mean |difference| {report['repeat_mean_abs_difference']}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -134,36 +117,19 @@ def main(argv: list[str] | None = None) -> None:
     ):
         sub = commands.add_parser(name, help=text, description=text)
         sub.set_defaults(func=func)
-        sub.add_argument(
-            "--test",
-            default=DEFAULT_TEST,
-            help=f"built test directory (default {DEFAULT_TEST})",
-        )
-        sub.add_argument(
-            "--key", default=DEFAULT_KEY, help=f"the test's key (default {DEFAULT_KEY})"
-        )
-        sub.add_argument(
-            "--db", default=DEFAULT_DB, help=f"ratings database (default {DEFAULT_DB})"
-        )
+        sub.add_argument("--test", default=DEFAULT_TEST, help=f"built test directory (default {DEFAULT_TEST})")
+        sub.add_argument("--key", default=DEFAULT_KEY, help=f"the test's key (default {DEFAULT_KEY})")
+        sub.add_argument("--db", default=DEFAULT_DB, help=f"ratings database (default {DEFAULT_DB})")
     serve_cmd = commands.choices["serve"]
-    serve_cmd.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to bind (default 127.0.0.1: this machine only)",
-    )
+    serve_cmd.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve_cmd.add_argument("--port", type=int, default=8000)
-    serve_cmd.add_argument(
-        "--invitations",
-        help="file of invitation tokens, one per line: only they can join",
-    )
+    serve_cmd.add_argument("--invitations", help="file of invitation tokens, one per line: only they can join")
     commands.choices["export"].add_argument(
         "--out",
         default=DEFAULT_CSV,
-        help=f"CSV to write (default {DEFAULT_CSV}); consistency.csv and raters.csv beside it",
+        help=f"CSV to write (default {DEFAULT_CSV}); consistency.csv, gold.csv and raters.csv beside it",
     )
-    commands.choices["status"].add_argument(
-        "--json", action="store_true", help="print the report as JSON"
-    )
+    commands.choices["status"].add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
         args.func(args)

@@ -43,9 +43,7 @@ def make_anchor(
     noise = band_limit(rng.standard_normal(len(audio)), sample_rate, cutoff_hz)
     speech_power, noise_power = np.mean(speech**2), np.mean(noise**2)
     if speech_power == 0:
-        raise ValueError(
-            "cannot make an anchor of a silent clip (no power below the cut-off)"
-        )
+        raise ValueError("cannot make an anchor of a silent clip (no power below the cut-off)")
     noise *= np.sqrt(speech_power / noise_power / 10 ** (snr_db / 10))
     return speech + noise
 

@@ -14,15 +14,8 @@ from .gold import failed
 from .store import Store
 
 RATINGS_COLUMNS = ["listener", "stimulus", "system", "utterance", "score", "timestamp"]
-CONSISTENCY_COLUMNS = [
-    "listener",
-    "stimulus",
-    "repeat",
-    "system",
-    "utterance",
-    "score",
-    "repeat_score",
-]
+CONSISTENCY_COLUMNS = ["listener", "stimulus", "repeat", "system", "utterance", "score", "repeat_score"]
+GOLD_COLUMNS = ["listener", "stimulus", "system", "utterance", "kind", "expected", "score", "failed"]
 RATERS_COLUMNS = [
     "listener",
     "rated",
@@ -34,9 +27,7 @@ RATERS_COLUMNS = [
 ]
 
 
-def split_ratings(
-    store: Store, key: dict[str, dict[str, str]]
-) -> tuple[list[dict], list[dict], list[dict]]:
+def split_ratings(store: Store, key: dict[str, dict[str, str]]) -> tuple[list[dict], list[dict], list[dict]]:
     """(ratings of first presentations, pairs of (first, repeat) ratings, gold answers) joined with the key.
 
     The low anchor's ratings are first presentations too (system ``anchor``, which MOS leaves out); the
@@ -46,28 +37,14 @@ def split_ratings(
     for listener, stimulus, score, timestamp in store.ratings():
         entry = key.get(stimulus)
         if entry is None:
-            raise ValueError(
-                f"stimulus {stimulus} has ratings but is not in the key: wrong --key for this --db?"
-            )
+            raise ValueError(f"stimulus {stimulus} has ratings but is not in the key: wrong --key for this --db?")
         if entry["repeat_of"]:
             repeats[(listener, entry["repeat_of"])] = (stimulus, score)
             continue
-        row = dict(
-            zip(
-                RATINGS_COLUMNS,
-                [
-                    listener,
-                    stimulus,
-                    entry["system"],
-                    entry["utterance"],
-                    score,
-                    timestamp,
-                ],
-            )
-        )
+        row = dict(zip(RATINGS_COLUMNS, [listener, stimulus, entry["system"], entry["utterance"], score, timestamp]))
         if entry["gold"]:
             gold.append(
-                row | {"kind": entry["gold"], "failed": failed(score, entry["gold"])}
+                row | {"kind": entry["gold"], "expected": entry["expected"], "failed": failed(score, entry["gold"])}
             )
         if entry["gold"] != "high":
             firsts.append(row)
@@ -95,11 +72,7 @@ def screening(store: Store, pairs: list[dict], gold: list[dict]) -> list[dict]:
     rows = []
     for listener, rated, assigned, _ in store.rater_progress():
         own_gold = [g for g in gold if g["listener"] == listener]
-        differences = [
-            abs(p["score"] - p["repeat_score"])
-            for p in pairs
-            if p["listener"] == listener
-        ]
+        differences = [abs(p["score"] - p["repeat_score"]) for p in pairs if p["listener"] == listener]
         rows.append(
             {
                 "listener": listener,
@@ -108,22 +81,16 @@ def screening(store: Store, pairs: list[dict], gold: list[dict]) -> list[dict]:
                 "gold_answered": len(own_gold),
                 "gold_failed": sum(g["failed"] for g in own_gold),
                 "repeat_pairs": len(differences),
-                "repeat_mean_abs_difference": (
-                    round(sum(differences) / len(differences), 3)
-                    if differences
-                    else None
-                ),
+                "repeat_mean_abs_difference": (round(sum(differences) / len(differences), 3) if differences else None),
             }
         )
     return rows
 
 
-def export_ratings(
-    store: Store, key: dict[str, dict[str, str]], out: str | Path
-) -> tuple[int, int, int]:
+def export_ratings(store: Store, key: dict[str, dict[str, str]], out: str | Path) -> tuple[int, int, int, int]:
     """Write the long-format ratings CSV (first presentations, the low anchor's as system ``anchor``)
-    and, beside it, consistency.csv (the repeated stimuli's two scores) and raters.csv (the screening
-    per rater); returns how many rows each got."""
+    and, beside it, consistency.csv (the repeated stimuli's two scores), gold.csv (every answer to a
+    gold question) and raters.csv (the screening per rater); returns how many rows each got."""
     firsts, pairs, gold = split_ratings(store, key)
     raters = screening(store, pairs, gold)
     out = Path(out)
@@ -131,15 +98,16 @@ def export_ratings(
     for path, columns, rows in (
         (out, RATINGS_COLUMNS, firsts),
         (out.with_name("consistency.csv"), CONSISTENCY_COLUMNS, pairs),
+        (out.with_name("gold.csv"), GOLD_COLUMNS, gold),
         (out.with_name("raters.csv"), RATERS_COLUMNS, raters),
     ):
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, columns)
+            writer = csv.DictWriter(f, columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
         tmp.replace(path)  # a reader never sees half a file
-    return len(firsts), len(pairs), len(raters)
+    return len(firsts), len(pairs), len(gold), len(raters)
 
 
 def progress(store: Store, key: dict[str, dict[str, str]]) -> dict:
@@ -168,20 +136,12 @@ def progress(store: Store, key: dict[str, dict[str, str]]) -> dict:
                 "system": system,
                 "ratings": len(scores[system]),
                 "assigned": assigned[system],
-                "mean_score": (
-                    round(sum(scores[system]) / len(scores[system]), 3)
-                    if scores[system]
-                    else None
-                ),
+                "mean_score": round(sum(scores[system]) / len(scores[system]), 3) if scores[system] else None,
             }
             for system in systems
         ],
         "repeat_pairs": len(pairs),
         "repeat_mean_abs_difference": (
-            round(
-                sum(abs(p["score"] - p["repeat_score"]) for p in pairs) / len(pairs), 3
-            )
-            if pairs
-            else None
+            round(sum(abs(p["score"] - p["repeat_score"]) for p in pairs) / len(pairs), 3) if pairs else None
         ),
     }

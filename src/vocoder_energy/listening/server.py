@@ -60,11 +60,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 names = {name for name, _ in message.get("headers", [])}
                 message["headers"] = [
-                    *[
-                        h
-                        for h in message.get("headers", [])
-                        if h[0] not in (b"etag", b"last-modified")
-                    ],
+                    *[h for h in message.get("headers", []) if h[0] not in (b"etag", b"last-modified")],
                     *[h for h in SECURITY_HEADERS if h[0] not in names],
                 ]
             await send(message)
@@ -77,9 +73,7 @@ def load_test(test_dir: str | Path) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError as err:
-        raise FileNotFoundError(
-            f"{path}: no listening test here; build one with `snakemake listening_test`"
-        ) from err
+        raise FileNotFoundError(f"{path}: no listening test here; build one with `snakemake listening_test`") from err
 
 
 def create_app(
@@ -93,36 +87,26 @@ def create_app(
     test = load_test(test_dir)
     audio_dir = Path(test_dir) / "audio"
     key_path = Path(key_path)
-    key = read_key(
-        key_path
-    )  # at start, not at the first admin request: a missing key fails here
+    key = read_key(key_path)  # at start, not at the first admin request: a missing key fails here
     store = Store(db_path, test, gold_stimuli(key))
     audio = {stimulus: audio_dir / f"{stimulus}.wav" for stimulus in store.stimuli}
     missing = [str(path) for path in audio.values() if not path.is_file()]
     if missing:
-        raise FileNotFoundError(
-            f"{len(missing)} stimulus file(s) missing, e.g. {missing[0]}; rebuild the test"
-        )
+        raise FileNotFoundError(f"{len(missing)} stimulus file(s) missing, e.g. {missing[0]}; rebuild the test")
     for token in invitations or ():
         if not TOKEN_PATTERN.match(token):
-            raise ValueError(
-                f"invitation token {token!r}: use 8-128 letters, digits, '-' or '_'"
-            )
+            raise ValueError(f"invitation token {token!r}: use 8-128 letters, digits, '-' or '_'")
 
     async def read_json(request: Request) -> dict:
         """The request's JSON object, refusing oversized, malformed or non-object bodies with a 4xx."""
         declared = request.headers.get("content-length")
-        if declared is not None and (
-            not declared.isdigit() or int(declared) > MAX_BODY_BYTES
-        ):
+        if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
             raise HTTPException(413, f"request body larger than {MAX_BODY_BYTES} bytes")
         body = b""
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_BODY_BYTES:
-                raise HTTPException(
-                    413, f"request body larger than {MAX_BODY_BYTES} bytes"
-                )
+                raise HTTPException(413, f"request body larger than {MAX_BODY_BYTES} bytes")
         if not body:
             return {}
         try:
@@ -136,14 +120,10 @@ def create_app(
     async def rater(request: Request) -> str:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not TOKEN_PATTERN.match(token):
-            raise HTTPException(
-                401, "no rater token: open the start page to join the test"
-            )
+            raise HTTPException(401, "no rater token: open the start page to join the test")
         participant = await run_in_threadpool(store.participant, token)
         if participant is None:
-            raise HTTPException(
-                401, "unknown rater token: open the start page to join the test"
-            )
+            raise HTTPException(401, "unknown rater token: open the start page to join the test")
         return participant
 
     async def index(request: Request) -> Response:
@@ -157,15 +137,11 @@ def create_app(
         invitation = data.get("invitation")
         if invitations is not None:
             if not isinstance(invitation, str) or invitation not in invitations:
-                return error(
-                    403, "this test is by invitation: open the link you were sent"
-                )
+                return error(403, "this test is by invitation: open the link you were sent")
         elif invitation is not None:
             return error(400, "this test takes no invitations: start without one")
         participant, token = await run_in_threadpool(store.join, invitation)
-        return JSONResponse(
-            {"participant": participant, "token": token}, status_code=201
-        )
+        return JSONResponse({"participant": participant, "token": token}, status_code=201)
 
     async def state(request: Request) -> Response:
         current = await run_in_threadpool(store.state, await rater(request))
@@ -197,26 +173,16 @@ def create_app(
         stimulus = data.get("stimulus")
         if not isinstance(stimulus, str):
             return error(400, "stimulus (a string) is required")
-        created = await run_in_threadpool(
-            store.rate, participant, stimulus, data.get("score")
-        )
+        created = await run_in_threadpool(store.rate, participant, stimulus, data.get("score"))
         current = await run_in_threadpool(store.state, participant)
         return JSONResponse(
-            {
-                "stored": True,
-                "new": created,
-                "total": current.total,
-                "done": current.done,
-                "current": current.current,
-            },
+            {"stored": True, "new": created, "total": current.total, "done": current.done, "current": current.current},
             status_code=201 if created else 200,
         )
 
     async def admin_progress(request: Request) -> Response:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(
-            token.encode(), admin_token.encode()
-        ):
+        if scheme.lower() != "bearer" or not secrets.compare_digest(token.encode(), admin_token.encode()):
             return error(401, "admin token required (Authorization: Bearer <token>)")
         key = await run_in_threadpool(read_key, key_path)
         return JSONResponse(await run_in_threadpool(progress, store, key))

@@ -31,16 +31,7 @@ from .gold import ANCHOR, expected_text, kinds, make_anchor
 
 GROUND_TRUTH = "ground_truth"
 PEAK_LIMIT = 0.99  # keep a loud clip from clipping after normalisation (lowers it below the target)
-KEY_COLUMNS = [
-    "stimulus",
-    "system",
-    "utterance",
-    "repeat_of",
-    "gold",
-    "expected",
-    "loudness_lufs",
-    "gain_db",
-]
+KEY_COLUMNS = ["stimulus", "system", "utterance", "repeat_of", "gold", "expected", "loudness_lufs", "gain_db"]
 
 
 @dataclass(frozen=True)
@@ -52,9 +43,7 @@ class Design:
     repeats: int  # stimuli each rater hears a second time, as a consistency check
     seed: int
     loudness_lufs: float = -23.0
-    gold: int = (
-        2  # gold questions each rater gets on top (low anchor and ground truth, alternating)
-    )
+    gold: int = 2  # gold questions each rater gets on top (low anchor and ground truth, alternating)
 
 
 def new_stimulus_id() -> str:
@@ -62,36 +51,22 @@ def new_stimulus_id() -> str:
     return secrets.token_urlsafe(12)
 
 
-def load_generated(
-    path: str | Path,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def load_generated(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """``{utterance: generated}`` and ``{utterance: reference}`` of one ``results/generated/*.npz``."""
     try:
         with np.load(path) as data:
-            generated, reference, ids = (
-                data["generated"],
-                data["reference"],
-                [str(i) for i in data["ids"]],
-            )
+            generated, reference, ids = data["generated"], data["reference"], [str(i) for i in data["ids"]]
     except (OSError, KeyError, ValueError) as err:
-        raise ValueError(
-            f"{path}: not a generated-audio file with generated/reference/ids ({err})"
-        ) from err
+        raise ValueError(f"{path}: not a generated-audio file with generated/reference/ids ({err})") from err
     if not (len(generated) == len(reference) == len(ids)):
         raise ValueError(f"{path}: generated, reference and ids differ in length")
     for name, audio in (("generated", generated), ("reference", reference)):
         if not np.all(np.isfinite(audio)):
-            raise ValueError(
-                f"{path}: non-finite samples in '{name}' (NaN or inf); regenerate this model's clips"
-            )
-    return dict(zip(ids, generated.reshape(len(ids), -1))), dict(
-        zip(ids, reference.reshape(len(ids), -1))
-    )
+            raise ValueError(f"{path}: non-finite samples in '{name}' (NaN or inf); regenerate this model's clips")
+    return dict(zip(ids, generated.reshape(len(ids), -1))), dict(zip(ids, reference.reshape(len(ids), -1)))
 
 
-def normalise_loudness(
-    audio: np.ndarray, sample_rate: int, target_lufs: float
-) -> tuple[np.ndarray, float, float]:
+def normalise_loudness(audio: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[np.ndarray, float, float]:
     """``audio`` at ``target_lufs`` integrated loudness (ITU-R BS.1770-4, pyloudnorm), peak-limited.
 
     Returns the audio, its measured loudness before and the gain applied in dB. Silence (or a clip
@@ -99,11 +74,7 @@ def normalise_loudness(
     """
     audio = np.asarray(audio, dtype=np.float64)
     meter = pyloudnorm.Meter(sample_rate)
-    loudness = (
-        meter.integrated_loudness(audio)
-        if audio.size >= int(0.4 * sample_rate)
-        else -math.inf
-    )
+    loudness = meter.integrated_loudness(audio) if audio.size >= int(0.4 * sample_rate) else -math.inf
     gain_db = 0.0 if not math.isfinite(loudness) else target_lufs - loudness
     out = audio * 10 ** (gain_db / 20)
     peak = float(np.max(np.abs(out))) if out.size else 0.0
@@ -135,9 +106,7 @@ def build_test(
         raise ValueError("no generated clips: configure at least one model")
     for reserved in (GROUND_TRUTH, ANCHOR):
         if reserved in generated:
-            raise ValueError(
-                f"'{reserved}' is reserved for the listening test and cannot name a model"
-            )
+            raise ValueError(f"'{reserved}' is reserved for the listening test and cannot name a model")
     clips: dict[str, dict[str, np.ndarray]] = {}
     references: dict[str, np.ndarray] = {}
     for system, path in generated.items():
@@ -154,9 +123,7 @@ def build_test(
             f"({len(utterances)} utterances x {len(clips)} systems)"
         )
     if design.repeats > design.ratings_per_rater:
-        raise ValueError(
-            f"listening.repeats ({design.repeats}) cannot exceed ratings_per_rater"
-        )
+        raise ValueError(f"listening.repeats ({design.repeats}) cannot exceed ratings_per_rater")
     gold = kinds(design.gold)
     if max((gold.count(kind) for kind in ("low", "high")), default=0) > len(utterances):
         raise ValueError(
@@ -167,79 +134,34 @@ def build_test(
 
     test_dir, key_path = Path(test_dir), Path(key_path)
     if key_path.resolve().is_relative_to(test_dir.resolve()):
-        raise ValueError(
-            f"{key_path}: the key must not lie inside the served directory {test_dir}"
-        )
+        raise ValueError(f"{key_path}: the key must not lie inside the served directory {test_dir}")
     audio_dir = test_dir / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
     rows, stimuli = [], []
 
-    def write(
-        stimulus: str,
-        audio: np.ndarray,
-        system: str,
-        utterance: str,
-        repeat_of="",
-        gold_kind="",
-    ) -> None:
-        audio, loudness, gain_db = normalise_loudness(
-            audio, sample_rate, design.loudness_lufs
-        )
-        sf.write(
-            audio_dir / f"{stimulus}.wav",
-            audio,
-            sample_rate,
-            subtype="PCM_16",
-            format="WAV",
-        )
+    def write(stimulus: str, audio: np.ndarray, system: str, utterance: str, repeat_of="", gold_kind="") -> None:
+        audio, loudness, gain_db = normalise_loudness(audio, sample_rate, design.loudness_lufs)
+        sf.write(audio_dir / f"{stimulus}.wav", audio, sample_rate, subtype="PCM_16", format="WAV")
         expected = expected_text(gold_kind) if gold_kind else ""
-        rows.append(
-            [
-                stimulus,
-                system,
-                utterance,
-                repeat_of,
-                gold_kind,
-                expected,
-                f"{loudness:.2f}",
-                f"{gain_db:.2f}",
-            ]
-        )
+        rows.append([stimulus, system, utterance, repeat_of, gold_kind, expected, f"{loudness:.2f}", f"{gain_db:.2f}"])
 
     # Every system's version of an utterance gets the same length: duration must not tell systems apart.
-    length = {
-        utterance: min(clips[s][utterance].shape[-1] for s in clips)
-        for utterance in utterances
-    }
-    cells = [
-        (system, utterance) for system in sorted(clips) for utterance in utterances
-    ]
+    length = {utterance: min(clips[s][utterance].shape[-1] for s in clips) for utterance in utterances}
+    cells = [(system, utterance) for system in sorted(clips) for utterance in utterances]
     for system, utterance in tqdm(cells, desc="listening stimuli", unit=" clips"):
         audio = clips[system][utterance][: length[utterance]]
         primary = new_stimulus_id()
-        repeat = (
-            new_stimulus_id()
-        )  # the same clip under a second ID, for raters chosen to hear it twice
+        repeat = new_stimulus_id()  # the same clip under a second ID, for raters chosen to hear it twice
         write(primary, audio, system, utterance)
         write(repeat, audio, system, utterance, repeat_of=primary)
         stimuli.append({"id": primary, "repeat": repeat})
-    if (
-        gold
-    ):  # one gold clip of each kind per utterance; which ones a rater gets, the server draws
+    if gold:  # one gold clip of each kind per utterance; which ones a rater gets, the server draws
         noise = np.random.default_rng(design.seed)
         for utterance in tqdm(utterances, desc="gold stimuli", unit=" utterances"):
             truth = references[utterance][: length[utterance]]
-            write(
-                new_stimulus_id(),
-                make_anchor(truth, sample_rate, noise),
-                ANCHOR,
-                utterance,
-                gold_kind="low",
-            )
+            write(new_stimulus_id(), make_anchor(truth, sample_rate, noise), ANCHOR, utterance, gold_kind="low")
             write(new_stimulus_id(), truth, GROUND_TRUTH, utterance, gold_kind="high")
-    random.Random(design.seed).shuffle(
-        stimuli
-    )  # the served list's order must not follow the systems
+    random.Random(design.seed).shuffle(stimuli)  # the served list's order must not follow the systems
     manifest = {
         "test": secrets.token_hex(8),
         "ratings_per_rater": design.ratings_per_rater,
@@ -263,10 +185,7 @@ def read_key(path: str | Path) -> dict[str, dict[str, str]]:
     for a key written before gold questions existed)."""
     try:
         with open(path, newline="") as f:
-            return {
-                row["stimulus"]: {"gold": "", "expected": ""} | row
-                for row in csv.DictReader(f)
-            }
+            return {row["stimulus"]: {"gold": "", "expected": ""} | row for row in csv.DictReader(f)}
     except FileNotFoundError as err:
         raise FileNotFoundError(
             f"{path}: no listening-test key; build the test with `snakemake listening_test`"

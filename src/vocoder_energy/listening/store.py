@@ -80,9 +80,7 @@ class Store:
     many each rater gets, so the served directory does not tell them apart.
     """
 
-    def __init__(
-        self, path: str | Path, test: dict, gold: dict[str, str] | None = None
-    ):
+    def __init__(self, path: str | Path, test: dict, gold: dict[str, str] | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.test_id = test["test"]
@@ -90,10 +88,7 @@ class Store:
         self.ratings_per_rater = int(test["ratings_per_rater"])
         self.repeats = int(test["repeats"])
         self.gold_count = int(test.get("gold", 0))
-        self.gold_pools = {
-            kind: sorted(s for s, k in (gold or {}).items() if k == kind)
-            for kind in ("low", "high")
-        }
+        self.gold_pools = {kind: sorted(s for s, k in (gold or {}).items() if k == kind) for kind in ("low", "high")}
         for kind in kinds(self.gold_count):
             if kinds(self.gold_count).count(kind) > len(self.gold_pools[kind]):
                 raise ValueError(
@@ -108,9 +103,7 @@ class Store:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
             db.execute("INSERT OR IGNORE INTO meta VALUES ('test', ?)", (self.test_id,))
-            stored = db.execute(
-                "SELECT value FROM meta WHERE name = 'test'"
-            ).fetchone()[0]
+            stored = db.execute("SELECT value FROM meta WHERE name = 'test'").fetchone()[0]
         if stored != self.test_id:
             raise ValueError(
                 f"{self.path} holds ratings of another test ({stored}, this one is {self.test_id}): "
@@ -146,8 +139,7 @@ class Store:
     @staticmethod
     def _begin(db: sqlite3.Connection, patience: float = 30.0) -> None:
         """Take the write lock (one writer at a time), retrying every few ms: SQLite's own busy handler
-        sleeps up to 100 ms between tries, which under load made the latency tail seconds long.
-        """
+        sleeps up to 100 ms between tries, which under load made the latency tail seconds long."""
         db.execute("PRAGMA busy_timeout=0")
         deadline = time.monotonic() + patience
         while True:
@@ -155,9 +147,7 @@ class Store:
                 db.execute("BEGIN IMMEDIATE")
                 break
             except sqlite3.OperationalError as err:
-                if (
-                    "locked" not in str(err) and "busy" not in str(err)
-                ) or time.monotonic() > deadline:
+                if ("locked" not in str(err) and "busy" not in str(err)) or time.monotonic() > deadline:
                     raise
                 time.sleep(random.uniform(0.0005, 0.003))
         db.execute(f"PRAGMA busy_timeout={int(patience * 1000)}")
@@ -168,10 +158,7 @@ class Store:
         """A rater's (participant ID, token): a new anonymous one, or the invited one (again on return)."""
         token = invitation if invitation is not None else secrets.token_urlsafe(24)
         with self.transaction() as db:
-            row = db.execute(
-                "SELECT participant FROM raters WHERE token_hash = ?",
-                (token_hash(token),),
-            ).fetchone()
+            row = db.execute("SELECT participant FROM raters WHERE token_hash = ?", (token_hash(token),)).fetchone()
             if row:
                 return row[0], token
             participant = "P-" + secrets.token_hex(4).upper()
@@ -182,10 +169,7 @@ class Store:
             order = self._draw(db, participant)
             db.executemany(
                 "INSERT INTO assignments (participant, position, stimulus) VALUES (?, ?, ?)",
-                [
-                    (participant, position, stimulus)
-                    for position, stimulus in enumerate(order)
-                ],
+                [(participant, position, stimulus) for position, stimulus in enumerate(order)],
             )
         return participant, token
 
@@ -194,13 +178,7 @@ class Store:
         ``repeats`` of them again under their second ID, each after its first presentation, and the gold
         questions (also the least-assigned of their kind) at random places."""
         rng = random.Random(f"{self.seed}:{participant}")
-        counts = Counter(
-            dict(
-                db.execute(
-                    "SELECT stimulus, COUNT(*) FROM assignments GROUP BY stimulus"
-                ).fetchall()
-            )
-        )
+        counts = Counter(dict(db.execute("SELECT stimulus, COUNT(*) FROM assignments GROUP BY stimulus").fetchall()))
         ranked = sorted(self.primaries, key=lambda s: (counts[s], rng.random()))
         chosen = ranked[: self.ratings_per_rater]
         order = chosen + [self.repeat_id[s] for s in rng.sample(chosen, self.repeats)]
@@ -212,29 +190,20 @@ class Store:
                     order[first], order[position] = order[position], order[first]
         gold_kinds = kinds(self.gold_count)
         for kind in ("low", "high"):
-            pool = sorted(
-                self.gold_pools[kind], key=lambda s: (counts[s], rng.random())
-            )
+            pool = sorted(self.gold_pools[kind], key=lambda s: (counts[s], rng.random()))
             for stimulus in pool[: gold_kinds.count(kind)]:
                 order.insert(rng.randint(0, len(order)), stimulus)
         return order
 
     def participant(self, token: str) -> str | None:
         with self.connect() as db:
-            row = db.execute(
-                "SELECT participant FROM raters WHERE token_hash = ?",
-                (token_hash(token),),
-            ).fetchone()
+            row = db.execute("SELECT participant FROM raters WHERE token_hash = ?", (token_hash(token),)).fetchone()
         return row[0] if row else None
 
     def state(self, participant: str) -> State:
         with self.connect() as db:
-            total = db.execute(
-                "SELECT COUNT(*) FROM assignments WHERE participant = ?", (participant,)
-            ).fetchone()[0]
-            done = db.execute(
-                "SELECT COUNT(*) FROM ratings WHERE participant = ?", (participant,)
-            ).fetchone()[0]
+            total = db.execute("SELECT COUNT(*) FROM assignments WHERE participant = ?", (participant,)).fetchone()[0]
+            done = db.execute("SELECT COUNT(*) FROM ratings WHERE participant = ?", (participant,)).fetchone()[0]
             row = db.execute(
                 "SELECT a.stimulus FROM assignments a LEFT JOIN ratings r "
                 "ON r.participant = a.participant AND r.stimulus = a.stimulus "
@@ -250,8 +219,7 @@ class Store:
             raise RatingError(404, "unknown stimulus: it is not part of this test")
         with self.connect() as db:
             row = db.execute(
-                "SELECT 1 FROM assignments WHERE participant = ? AND stimulus = ?",
-                (participant, stimulus),
+                "SELECT 1 FROM assignments WHERE participant = ? AND stimulus = ?", (participant, stimulus)
             ).fetchone()
         if not row:
             raise RatingError(403, "this stimulus is not in your list")
@@ -273,26 +241,18 @@ class Store:
         self.check_assigned(participant, stimulus)
         with self.transaction() as db:
             fetched = db.execute(
-                "SELECT fetched FROM assignments WHERE participant = ? AND stimulus = ?",
-                (participant, stimulus),
+                "SELECT fetched FROM assignments WHERE participant = ? AND stimulus = ?", (participant, stimulus)
             ).fetchone()[0]
             if fetched is None:
                 raise RatingError(409, "play the clip before rating it")
             row = db.execute(
-                "SELECT score FROM ratings WHERE participant = ? AND stimulus = ?",
-                (participant, stimulus),
+                "SELECT score FROM ratings WHERE participant = ? AND stimulus = ?", (participant, stimulus)
             ).fetchone()
             if row is not None:
                 if row[0] != score:
-                    raise RatingError(
-                        409,
-                        f"this clip is already rated ({row[0]}); a rating cannot be changed",
-                    )
+                    raise RatingError(409, f"this clip is already rated ({row[0]}); a rating cannot be changed")
                 return False
-            db.execute(
-                "INSERT INTO ratings VALUES (?, ?, ?, ?)",
-                (participant, stimulus, score, now()),
-            )
+            db.execute("INSERT INTO ratings VALUES (?, ?, ?, ?)", (participant, stimulus, score, now()))
         return True
 
     # --- researcher's views -------------------------------------------------------------------------
@@ -315,8 +275,4 @@ class Store:
 
     def assigned_counts(self) -> dict[str, int]:
         with self.connect() as db:
-            return dict(
-                db.execute(
-                    "SELECT stimulus, COUNT(*) FROM assignments GROUP BY stimulus"
-                ).fetchall()
-            )
+            return dict(db.execute("SELECT stimulus, COUNT(*) FROM assignments GROUP BY stimulus").fetchall())
