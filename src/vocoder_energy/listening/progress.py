@@ -15,7 +15,7 @@ from .store import Store
 
 RATINGS_COLUMNS = ["listener", "stimulus", "system", "utterance", "score", "timestamp"]
 CONSISTENCY_COLUMNS = ["listener", "stimulus", "repeat", "system", "utterance", "score", "repeat_score"]
-GOLD_COLUMNS = ["listener", "stimulus", "system", "utterance", "kind", "expected", "score", "failed"]
+GOLD_COLUMNS = ["listener", "stimulus", "system", "utterance", "score", "timestamp", "kind", "expected", "failed"]
 RATERS_COLUMNS = [
     "listener",
     "rated",
@@ -103,7 +103,7 @@ def export_ratings(store: Store, key: dict[str, dict[str, str]], out: str | Path
     ):
         tmp = path.with_suffix(".tmp")
         with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, columns, extrasaction="ignore")
+            writer = csv.DictWriter(f, columns)
             writer.writeheader()
             writer.writerows(rows)
         tmp.replace(path)  # a reader never sees half a file
