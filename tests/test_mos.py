@@ -115,6 +115,9 @@ def test_raters_csv_decides_and_must_cover_every_listener(tmp_path):
     screening.write_text("listener,gold_answered,gold_failed\nann,2,x\n")
     with pytest.raises(RatingsError, match=r"raters\.csv: gold counts must be whole numbers >= 0 \(line\(s\) 2"):
         read_screening(screening)
+    screening.write_text("listener,gold_answered,gold_failed\nann,2,0\nann,2,0\n")
+    with pytest.raises(RatingsError, match=r"a listener listed twice on line\(s\) 2, 3"):
+        read_screening(screening)
     screening.write_text("listener,gold_answered,gold_failed\nann,2,1\nbob,2,1\n")
     with pytest.raises(RatingsError, match="every rater \\(2\\) failed more than listening.max_gold_failures=0"):
         screen_raters(ratings, read_screening(screening), max_failures=0)

@@ -107,6 +107,9 @@ def read_screening(path: str | Path) -> pd.DataFrame:
     bad = ~(counts.notna() & (counts >= 0) & (counts == counts.round())).all(axis=1) | frame["listener"].isna()
     if bad.any():
         raise RatingsError(f"{path}: gold counts must be whole numbers >= 0 (line(s) {_rows(frame, bad)})")
+    duplicated = frame.duplicated("listener", keep=False)
+    if duplicated.any():
+        raise RatingsError(f"{path}: a listener listed twice on line(s) {_rows(frame, duplicated)}")
     frame[["gold_answered", "gold_failed"]] = counts.astype(int)
     return frame
 
