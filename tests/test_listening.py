@@ -1,4 +1,5 @@
-"""The listening test: stimuli, the ratings store, the server's refusals and leaks, durability and load."""
+"""The listening test: stimuli and gold questions, the ratings store, the server's refusals and leaks,
+screening and MOS, durability and load."""
 
 from __future__ import annotations
 
@@ -19,8 +20,11 @@ from listening_support import ADMIN_TOKEN, SAMPLE_RATE, SYSTEMS, Server, cli, ma
 from starlette.testclient import TestClient
 
 from vocoder_energy.listening.cli import bind_warning
+from vocoder_energy.listening.gold import ANCHOR, ANCHOR_CUTOFF_HZ, ANCHOR_SNR_DB, band_limit
+from vocoder_energy.listening.progress import export_ratings
 from vocoder_energy.listening.server import create_app
 from vocoder_energy.listening.stimuli import GROUND_TRUTH, Design, build_test, read_key
+from vocoder_energy.mos import mos_table, read_ratings, read_screening, screen_raters
 
 ALL_SYSTEMS = [*SYSTEMS, GROUND_TRUTH]
 
@@ -67,7 +71,7 @@ def riff_chunks(data: bytes) -> list[bytes]:
 def test_stimuli_cover_the_same_utterances_for_every_system_at_one_loudness(built):
     test_dir, key_path, manifest, _ = built
     key = read_key(key_path)
-    firsts = [row for row in key.values() if not row["repeat_of"]]
+    firsts = [row for row in key.values() if not row["repeat_of"] and not row["gold"]]
     by_system = {s: sorted(r["utterance"] for r in firsts if r["system"] == s) for s in ALL_SYSTEMS}
     assert len(by_system[GROUND_TRUTH]) == 3 and all(u == by_system[GROUND_TRUTH] for u in by_system.values())
     assert {s["id"] for s in manifest["stimuli"]} == {r["stimulus"] for r in firsts}
@@ -81,8 +85,57 @@ def test_stimuli_cover_the_same_utterances_for_every_system_at_one_loudness(buil
         if row["repeat_of"]:  # the repeat is the same clip under another ID
             first = sf.read(test_dir / "audio" / f"{row['repeat_of']}.wav")[0]
             assert np.array_equal(audio, first) and key[row["repeat_of"]]["system"] == row["system"]
-    # WaveGrad's longer clips are trimmed: duration must not tell systems apart.
+    # WaveGrad's longer clips are trimmed: duration must not tell systems apart (nor gold questions).
     assert all(len(sizes) == 1 for sizes in lengths.values()), lengths
+
+
+def high_band_fraction(audio: np.ndarray, cutoff_hz: float) -> float:
+    """The share of ``audio``'s energy above ``cutoff_hz``."""
+    power = np.abs(np.fft.rfft(audio)) ** 2
+    return float(power[np.fft.rfftfreq(len(audio), 1 / SAMPLE_RATE) > cutoff_hz].sum() / power.sum())
+
+
+def test_gold_questions_are_a_degraded_anchor_and_the_ground_truth_recorded_only_in_the_key(built):
+    test_dir, key_path, manifest, _ = built
+    key = read_key(key_path)
+    gold = {s: row for s, row in key.items() if row["gold"]}
+    truth = {
+        r["utterance"]: s for s, r in key.items() if r["system"] == GROUND_TRUTH and not (r["repeat_of"] or r["gold"])
+    }
+    utterances = sorted(truth)
+    # One gold clip of each kind per utterance: the anchor (its own system) and the ground truth again.
+    for kind, system, expected in (("low", ANCHOR, "1-2"), ("high", GROUND_TRUTH, "4-5")):
+        rows = [r for r in gold.values() if r["gold"] == kind]
+        assert sorted(r["utterance"] for r in rows) == utterances, kind
+        assert all((r["system"], r["expected"], r["repeat_of"]) == (system, expected, "") for r in rows), rows
+    assert manifest["gold"] == 2 and not any(s in (test_dir / "test.json").read_text() for s in gold)
+
+    def wav(stimulus):
+        return sf.read(test_dir / "audio" / f"{stimulus}.wav")[0]
+
+    for stimulus, row in gold.items():
+        audio, reference = wav(stimulus), wav(truth[row["utterance"]])
+        if row["gold"] == "high":  # the ground-truth clip itself, under another ID
+            assert np.array_equal(audio, reference)
+            continue
+        # The anchor: nothing above the cut-off (the ground truth has plenty there)...
+        assert high_band_fraction(audio, ANCHOR_CUTOFF_HZ + 50) < 1e-6
+        assert high_band_fraction(reference, ANCHOR_CUTOFF_HZ + 50) > 1e-3
+        # ...and, below it, noise at the configured SNR: what the band-limited ground truth does not explain.
+        gains = float(row["gain_db"]) - float(key[truth[row["utterance"]]]["gain_db"])  # each clip's loudness gain
+        speech = band_limit(reference, SAMPLE_RATE, ANCHOR_CUTOFF_HZ) * 10 ** (gains / 20)
+        noise = audio - speech
+        assert 10 * np.log10((speech @ speech) / (noise @ noise)) == pytest.approx(ANCHOR_SNR_DB, abs=0.1)
+
+
+def test_without_gold_questions_none_are_built_or_drawn(tmp_path):
+    test_dir, key_path, manifest = make_test(
+        tmp_path, Design(utterances=2, ratings_per_rater=4, repeats=1, seed=0, gold=0)
+    )
+    assert not any(row["gold"] for row in read_key(key_path).values()) and manifest["gold"] == 0
+    with TestClient(create_app(test_dir, key_path, tmp_path / "db.sqlite", admin_token=ADMIN_TOKEN)) as client:
+        _, headers = join(client)
+        assert client.get("/api/state", headers=headers).json()["total"] == 4 + 1
 
 
 def test_nothing_served_names_a_system_and_the_key_lies_outside(built):
@@ -103,6 +156,8 @@ def test_too_many_utterances_is_refused_naming_the_config_keys(tmp_path):
         build_test(generated, tmp_path / "test", tmp_path / "key.csv", Design(5, 4, 1, 0), SAMPLE_RATE)
     with pytest.raises(ValueError, match=r"listening\.ratings_per_rater is 99"):
         build_test(generated, tmp_path / "test", tmp_path / "key.csv", Design(2, 99, 1, 0), SAMPLE_RATE)
+    with pytest.raises(ValueError, match=r"listening\.gold is 5: .* 3 distinct utterance\(s\)"):
+        build_test(generated, tmp_path / "test", tmp_path / "key.csv", Design(2, 4, 1, 0, gold=5), SAMPLE_RATE)
     with pytest.raises(ValueError, match="must not lie inside the served directory"):
         build_test(generated, tmp_path / "test", tmp_path / "test" / "key.csv", Design(2, 4, 1, 0), SAMPLE_RATE)
 
@@ -115,7 +170,7 @@ def test_a_rater_goes_through_in_the_servers_order_and_resumes(client, built):
     key = read_key(key_path)
     participant, headers = join(client)
     state = client.get("/api/state", headers=headers).json()
-    assert (state["total"], state["done"]) == (6 + 2, 0)
+    assert (state["total"], state["done"]) == (6 + 2 + 2, 0)  # ratings, repeats, gold questions
     seen = []
     while state["current"] is not None:
         stimulus = state["current"]
@@ -126,21 +181,25 @@ def test_a_rater_goes_through_in_the_servers_order_and_resumes(client, built):
         state = client.get("/api/state", headers=headers).json()  # as a reload would ask
         assert state["done"] == len(seen)
     repeats = [s for s in seen if key[s]["repeat_of"]]
-    assert len(repeats) == 2 and len(set(seen)) == 8
+    assert len(repeats) == 2 and len(set(seen)) == 10
+    assert sorted(key[s]["gold"] for s in seen if key[s]["gold"]) == ["high", "low"]
     for repeat in repeats:  # each repeat comes after its first presentation
         assert seen.index(key[repeat]["repeat_of"]) < seen.index(repeat)
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert conn.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] == 8
+        assert conn.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] == 10
 
 
 def test_raters_get_a_balanced_share_of_every_stimulus(client, built):
-    _, _, manifest, _ = built
+    _, key_path, manifest, _ = built
     for _ in range(8):  # 8 raters x 6 = 48 = 4 votes for each of the 12 stimuli
         join(client)
     counts = client.app.state.store.assigned_counts()
     primaries = [s["id"] for s in manifest["stimuli"]]
     assert sorted(counts.get(s, 0) for s in primaries) == [4] * 12
+    key = read_key(key_path)
+    for kind in ("low", "high"):  # 8 raters x 1 over 3 gold clips of each kind
+        assert sorted(counts.get(s, 0) for s, row in key.items() if row["gold"] == kind) == [2, 3, 3]
 
 
 def test_invitations_admit_only_listed_tokens_and_return_the_same_rater(built):
@@ -153,6 +212,47 @@ def test_invitations_admit_only_listed_tokens_and_return_the_same_rater(built):
         again, _ = join(client, invitation="invite-alice-0001")
         other, _ = join(client, invitation="invite-bob-00002")
         assert first == again != other
+
+
+# --- screening: gold questions --------------------------------------------------------------------------
+
+
+def rate_all(client, key, score_of) -> str:
+    """A rater who rates each clip ``score_of(its key row)``; returns the participant ID."""
+    participant, headers = join(client)
+    state = client.get("/api/state", headers=headers).json()
+    while state["current"]:
+        stimulus = state["current"]
+        client.get(f"/api/audio/{stimulus}", headers=headers)
+        state = rate(client, headers, participant, stimulus, score_of(key[stimulus])).json()
+    return participant
+
+
+def test_a_rater_who_rates_the_anchor_5_is_flagged_and_left_out_of_the_mos(client, built, tmp_path):
+    key = read_key(built[1])
+    careless = rate_all(client, key, lambda row: 5)
+    careful = [rate_all(client, key, lambda row: 1 if row["system"] == ANCHOR else 4) for _ in range(2)]
+    out = tmp_path / "export" / "ratings.csv"
+    assert export_ratings(client.app.state.store, key, out) == (3 * 7, 3 * 2, 3 * 2, 3)
+    raters = {row["listener"]: row for row in csv.DictReader(open(out.with_name("raters.csv")))}
+    assert (raters[careless]["gold_answered"], raters[careless]["gold_failed"]) == ("2", "1")
+    assert [raters[p]["gold_failed"] for p in careful] == ["0", "0"]
+    gold = [
+        (g["system"], g["failed"]) for g in csv.DictReader(open(out.with_name("gold.csv"))) if g["listener"] == careless
+    ]
+    assert sorted(gold) == [(ANCHOR, "True"), (GROUND_TRUTH, "False")]
+
+    utterances = {row["utterance"] for row in key.values()}
+    ratings = read_ratings(out, SYSTEMS, utterances)  # the anchor is a known system
+    assert set(ratings.loc[ratings["system"] == ANCHOR, "listener"]) == {careless, *careful}
+    screening = read_screening(out.with_name("raters.csv"))
+    kept, message = screen_raters(ratings, screening, max_failures=0)
+    assert set(kept["listener"]) == set(careful) and "1 of 3 rater(s) excluded from MOS" in message
+    assert careless in message and "max_gold_failures=0" in message
+    table = mos_table(kept, resamples=100).set_index("system")
+    assert ANCHOR not in table.index and set(table.index) <= set(ALL_SYSTEMS) and (table["mos"] == 4).all()
+    kept, message = screen_raters(ratings, screening, max_failures=1)  # one failure allowed: all stay
+    assert set(kept["listener"]) == {careless, *careful} and "0 of 3" in message
 
 
 # --- refusals: each gets a 4xx with a message and changes nothing ------------------------------------------
@@ -276,17 +376,28 @@ def test_path_traversal_is_refused(client, path):
 
 def test_no_response_reveals_a_system_name(client, built):
     """Everything a browser can receive - pages, scripts, API answers, audio and headers - over a whole
-    rater's session, searched for the system names (and the utterance IDs)."""
-    secrets = [*ALL_SYSTEMS, "melgan", "hifigan", "wavegrad", "ground truth", "LJ050"]
+    rater's session, searched for the system names (and the utterance IDs); the gold questions come
+    exactly as the other clips do."""
+    secrets = [*ALL_SYSTEMS, ANCHOR, "melgan", "hifigan", "wavegrad", "ground truth", "LJ050"]
     responses = [client.get(p) for p in ["/", "/admin", "/static/app.js", "/static/style.css", "/static/admin.js"]]
     participant, headers = join(client)
     responses.append(client.post("/api/join", json={}))
     state = client.get("/api/state", headers=headers)
+    audio = {}
     while state.json()["current"]:
         stimulus = state.json()["current"]
-        responses += [state, client.get(f"/api/audio/{stimulus}", headers=headers)]
+        audio[stimulus] = client.get(f"/api/audio/{stimulus}", headers=headers)
+        responses += [state, audio[stimulus]]
         state = rate(client, headers, participant, stimulus, 3)
+        assert set(state.json()) == {"stored", "new", "total", "done", "current"}
     responses.append(state)
+    key = read_key(built[1])
+    gold = [s for s in audio if key[s]["gold"]]
+    assert len(gold) == 2 and all(len(s) == len(next(iter(audio))) for s in audio)  # IDs of one form
+    for stimulus in gold:  # the same headers and length as the ordinary clips of that utterance
+        for other in (s for s in audio if not key[s]["gold"] and key[s]["utterance"] == key[stimulus]["utterance"]):
+            assert audio[stimulus].headers.keys() == audio[other].headers.keys()
+            assert audio[stimulus].headers["content-length"] == audio[other].headers["content-length"]
     for response in responses:
         assert response.status_code < 300, response.text
         head = "\n".join(f"{k}: {v}" for k, v in response.headers.items()).lower()
@@ -297,8 +408,9 @@ def test_no_response_reveals_a_system_name(client, built):
     # ... while the admin view, with its token, does name them.
     admin = client.get("/api/admin/progress", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert admin.status_code == 200
-    assert {row["system"] for row in admin.json()["systems"]} == set(ALL_SYSTEMS)
-    assert admin.json()["raters"][0]["rated"] == 8 and admin.json()["repeat_pairs"] == 2
+    assert {row["system"] for row in admin.json()["systems"]} == {*ALL_SYSTEMS, ANCHOR}
+    assert admin.json()["raters"][0]["rated"] == 10 and admin.json()["repeat_pairs"] == 2
+    assert admin.json()["raters"][0]["gold_answered"] == 2
 
 
 def test_a_database_of_another_test_is_refused(built, tmp_path):
@@ -372,22 +484,27 @@ def test_fifty_concurrent_raters_lose_nothing_even_when_the_server_is_killed(tmp
             f"p99 {1000 * np.percentile(latencies, 99):.0f} ms"
         )
     assert stats["errors"] == []
-    assert len(stats["acknowledged"]) == 50 * 12
+    assert len(stats["acknowledged"]) == 50 * (12 + 2)  # ratings, repeats, gold questions
 
     result = cli("export", "--test", str(test_dir), "--key", str(key_path), "--db", str(db), "--out", str(out))
     assert result.returncode == 0, result.stderr
     key = read_key(key_path)
     rows = list(csv.DictReader(open(out)))
     pairs = list(csv.DictReader(open(out.with_name("consistency.csv"))))
+    gold = list(csv.DictReader(open(out.with_name("gold.csv"))))
     assert list(rows[0]) == ["listener", "stimulus", "system", "utterance", "score", "timestamp"]
-    exported = {(r["listener"], r["stimulus"], int(r["score"])) for r in rows}
+    exported = {(r["listener"], r["stimulus"], int(r["score"])) for r in rows + gold}
     exported |= {(p["listener"], p["repeat"], int(p["repeat_score"])) for p in pairs}
-    assert len(rows) == 50 * 10 and len(pairs) == 50 * 2 and exported == set(stats["acknowledged"])
-    assert all(key[r["stimulus"]]["system"] == r["system"] and r["system"] in ALL_SYSTEMS for r in rows)
+    # The anchor's ratings are rows of ratings.csv (system `anchor`); the high gold's only in gold.csv.
+    assert len(rows) == 50 * (10 + 1) and len(pairs) == 50 * 2 and len(gold) == 50 * 2
+    assert exported == set(stats["acknowledged"])
+    assert all(key[r["stimulus"]]["system"] == r["system"] and r["system"] in [*ALL_SYSTEMS, ANCHOR] for r in rows)
+    raters = list(csv.DictReader(open(out.with_name("raters.csv"))))
+    assert len(raters) == 50 and all(r["gold_answered"] == "2" and r["repeat_pairs"] == "2" for r in raters)
 
     status = cli("status", "--json", "--test", str(test_dir), "--key", str(key_path), "--db", str(db))
     report = json.loads(status.stdout)
-    assert report["finished_raters"] == 50 and sum(s["ratings"] for s in report["systems"]) == 500
+    assert report["finished_raters"] == 50 and sum(s["ratings"] for s in report["systems"]) == 550
 
 
 def test_binding_beyond_loopback_warns():

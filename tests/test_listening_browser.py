@@ -1,5 +1,5 @@
 """A rater's whole listening test in a real headless Chromium (Debian's), through Playwright: instructions,
-play, rate, reload mid-way, finish; then the export has every rating exactly once."""
+play, rate, reload mid-way, finish; then the export has every rating exactly once, gold questions too."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def test_a_rater_goes_through_the_whole_test_in_chromium(playwright, tmp_path):
         page.click("#start")
         page.wait_for_selector("#rating:not([hidden])")
         participant = page.inner_text("#participant").split()[-1]
-        assert page.inner_text("#counter") == "Clip 1 of 6"
+        assert page.inner_text("#counter") == "Clip 1 of 8"  # 5 clips, 1 repeat, 2 gold questions
         page.screenshot(path=shots / "rating-desktop.png", full_page=True)
 
         scores = {}
@@ -103,14 +103,14 @@ def test_a_rater_goes_through_the_whole_test_in_chromium(playwright, tmp_path):
         scores[rate_current(page, 2)] = 2
         page.reload()  # mid-way: the page picks up where the rater stopped
         page.wait_for_selector("#rating:not([hidden])")
-        assert page.inner_text("#counter") == "Clip 3 of 6"
+        assert page.inner_text("#counter") == "Clip 3 of 8"
         assert page.inner_text("#participant").endswith(participant)
         page.set_viewport_size(PHONE)
         page.wait_for_selector("#play:not([disabled])")
         page.screenshot(path=shots / "rating-phone.png", full_page=True)
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scrolling
         scores[rate_current(page, 5, screenshot=shots / "rated-phone.png")] = 5
-        for score in (3, 1, 4):
+        for score in (3, 1, 4, 2, 5):
             scores[rate_current(page, score)] = score
         page.wait_for_selector("#done:not([hidden])")
         assert "Thank you" in page.inner_text("#done")
@@ -129,7 +129,7 @@ def test_a_rater_goes_through_the_whole_test_in_chromium(playwright, tmp_path):
         admin.click("button[type=submit]")
         admin.wait_for_selector("#report:not([hidden])")
         admin.screenshot(path=shots / "admin-desktop.png", full_page=True)
-        assert participant in admin.inner_text("#raters") and "6" in admin.inner_text("#raters")
+        assert participant in admin.inner_text("#raters") and "8" in admin.inner_text("#raters")
         assert "ground_truth" in admin.inner_text("#systems")
         context.close()
 
@@ -137,10 +137,17 @@ def test_a_rater_goes_through_the_whole_test_in_chromium(playwright, tmp_path):
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(open(out)))
     pairs = list(csv.DictReader(open(out.with_name("consistency.csv"))))
-    assert len(rows) == 5 and len(pairs) == 1
+    gold = list(csv.DictReader(open(out.with_name("gold.csv"))))
+    (rater,) = csv.DictReader(open(out.with_name("raters.csv")))
+    assert len(rows) == 5 + 1 and len(pairs) == 1 and len(gold) == 2  # the anchor's rating is a row too
     assert {r["listener"] for r in rows} == {participant}
-    assert len({r["stimulus"] for r in rows}) == 5  # each exactly once
+    assert len({r["stimulus"] for r in rows}) == 6  # each exactly once
     key = read_key(key_path)
     assert all(key[r["stimulus"]]["system"] == r["system"] for r in rows)
-    exported = sorted([int(r["score"]) for r in rows] + [int(pairs[0]["repeat_score"])])
-    assert exported == sorted(scores.values()) and len(scores) == 6
+    assert sorted(r["system"] for r in rows if key[r["stimulus"]]["gold"]) == ["anchor"]
+    assert sorted(g["kind"] for g in gold) == ["high", "low"]
+    high = [int(g["score"]) for g in gold if g["kind"] == "high"]  # only in gold.csv, not a vote
+    exported = sorted([int(r["score"]) for r in rows] + [int(pairs[0]["repeat_score"])] + high)
+    assert exported == sorted(scores.values()) and len(scores) == 8
+    failed = sum(g["failed"] == "True" for g in gold)
+    assert (rater["listener"], rater["gold_answered"], rater["gold_failed"]) == (participant, "2", str(failed))

@@ -7,7 +7,15 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from vocoder_energy.mos import COLUMNS, RatingsError, mos_table, read_ratings
+from vocoder_energy.mos import (
+    COLUMNS,
+    RatingsError,
+    anchor_check,
+    mos_table,
+    read_ratings,
+    read_screening,
+    screen_raters,
+)
 
 SYSTEMS = ["hifigan_S", "melgan_S"]
 
@@ -62,6 +70,57 @@ def test_a_missing_column_is_named(tmp_path):
     pd.DataFrame(good_rows(), columns=COLUMNS).drop(columns="score").to_csv(path, index=False)
     with pytest.raises(RatingsError, match="missing column.*score"):
         read_ratings(path)
+
+
+# ------------------------------------------------------------------------------------- gold questions
+def with_anchor(scores: dict[str, int]) -> list[tuple]:
+    """good_rows() plus each listener's rating of the anchor (the low gold question)."""
+    rows = good_rows()
+    for listener, score in scores.items():
+        rows.append((listener, "anchor:LJ001-0001", "anchor", "LJ001-0001", score, "2026-11-24T12:00:00"))
+    return rows
+
+
+def test_the_anchor_is_a_known_system_but_never_a_row_of_the_mos_table(tmp_path):
+    ratings = read_ratings(write(tmp_path, with_anchor({"ann": 1, "bob": 2})), SYSTEMS, ["LJ001-0001", "LJ001-0002"])
+    assert (ratings["system"] == "anchor").sum() == 2
+    table = mos_table(ratings, resamples=100)
+    assert set(table["system"]) == {*SYSTEMS, "ground_truth"}
+    assert "MOS 1.50 over 2 vote(s) of 2 rater(s), expected 1-2: as expected" in anchor_check(ratings)
+    assert anchor_check(ratings[ratings["system"] != "anchor"]) is None
+
+
+def test_without_raters_csv_a_rater_who_rates_the_anchor_5_is_excluded(tmp_path):
+    rows = with_anchor({"ann": 1, "bob": 5})
+    rows += [(r[0].replace("bob", "cy"), *r[1:]) for r in rows if r[0] == "bob" and r[2] != "anchor"]
+    ratings = read_ratings(write(tmp_path, rows))
+    ratings.loc[(ratings["listener"] == "bob") & (ratings["system"] != "anchor"), "score"] = 1  # and drags all down
+    kept, message = screen_raters(ratings, None, max_failures=0)
+    assert set(kept["listener"]) == {"ann", "cy"}  # cy rated no anchor: nothing failed
+    assert message.startswith("screening: 1 of 3 rater(s) excluded from MOS") and message.endswith(": bob")
+    assert "(from their anchor ratings (no raters.csv))" in message
+    assert (mos_table(kept, resamples=100)["mos"] == 4).all()
+    assert set(screen_raters(ratings, None, max_failures=1)[0]["listener"]) == {"ann", "bob", "cy"}
+
+
+def test_raters_csv_decides_and_must_cover_every_listener(tmp_path):
+    ratings = read_ratings(write(tmp_path, with_anchor({"ann": 1, "bob": 1})))
+    screening = tmp_path / "raters.csv"
+    screening.write_text("listener,rated,gold_answered,gold_failed\nann,9,2,0\nbob,9,2,2\n")
+    kept, message = screen_raters(ratings, read_screening(screening), max_failures=1, source=str(screening))
+    assert set(kept["listener"]) == {"ann"} and f"(from {screening}): bob" in message  # failed the high gold
+    screening.write_text("listener,gold_answered,gold_failed\nann,2,0\n")
+    with pytest.raises(RatingsError, match="no screening of listener\\(s\\) bob"):
+        screen_raters(ratings, read_screening(screening), max_failures=0)
+    screening.write_text("listener,gold_answered,gold_failed\nann,2,x\n")
+    with pytest.raises(RatingsError, match=r"raters\.csv: gold counts must be whole numbers >= 0 \(line\(s\) 2"):
+        read_screening(screening)
+    screening.write_text("listener,gold_answered,gold_failed\nann,2,0\nann,2,0\n")
+    with pytest.raises(RatingsError, match=r"a listener listed twice on line\(s\) 2, 3"):
+        read_screening(screening)
+    screening.write_text("listener,gold_answered,gold_failed\nann,2,1\nbob,2,1\n")
+    with pytest.raises(RatingsError, match="every rater \\(2\\) failed more than listening.max_gold_failures=0"):
+        screen_raters(ratings, read_screening(screening), max_failures=0)
 
 
 def test_mos_and_t_interval_on_known_votes(tmp_path):

@@ -185,6 +185,9 @@ def test_adding_ratings_reruns_the_analysis_with_mos_as_quality(finished_run, tm
     for listener, offset in (("ann", 0), ("bob", 1), ("cy", -1)):
         for system, score in (("ground_truth", 4), ("hifigan_S", 3), ("melgan_S", 2)):
             lines.append(f"{listener},{system}-{utterance},{system},{utterance},{score + offset},2026-11-24")
+    # dan rates the anchor (the low gold question) 5 and everything else 1: left out of the MOS.
+    for system, score in (("ground_truth", 1), ("hifigan_S", 1), ("melgan_S", 1), ("anchor", 5)):
+        lines.append(f"dan,{system}-{utterance},{system},{utterance},{score},2026-11-24")
     ratings.write_text("\n".join(lines) + "\n")
     counts = job_counts(snakemake(rated, "-n").stdout)
     assert counts == {"mos": 1, "analysis": 1, "pareto_figure": 1, "all": 1}
@@ -195,12 +198,15 @@ def test_adding_ratings_reruns_the_analysis_with_mos_as_quality(finished_run, tm
     assert truth["model"] == "ground_truth" and float(truth["mos"]) == 4.0 and float(truth["paper_mos"]) == 4.34
     hifigan = next(r for r in table1 if (r["model"], r["size"]) == ("hifigan", "S"))
     assert float(hifigan["mos"]) == 3.0 and float(hifigan["paper_mos"]) == 3.90
+    assert "anchor" not in (rated / "results" / "analysis" / "mos.csv").read_text()
+    log = (rated / "logs" / "analysis" / "mos.log").read_text()
+    assert "1 of 4 rater(s) excluded from MOS" in log and "anchor (low gold, not a system): MOS 5.00" in log
 
-    ratings.write_text("\n".join([*lines, lines[1].replace("ann,", "dan,").replace(",4,", ",9,")]) + "\n")
+    ratings.write_text("\n".join([*lines, lines[1].replace("ann,", "eve,").replace(",4,", ",9,")]) + "\n")
     result = snakemake(rated, "--cores", "1", check=False)
     assert result.returncode != 0
     assert re.search(
-        r"ratings\.csv: score must be an integer from 1 to 5 \(line\(s\) 11", result.stdout + result.stderr
+        r"ratings\.csv: score must be an integer from 1 to 5 \(line\(s\) 15", result.stdout + result.stderr
     )
 
 
@@ -279,8 +285,10 @@ def test_listening_test_target_builds_stimuli_from_every_model_and_the_ground_tr
     key = list(csv.DictReader(open(finished_run / "results" / "listening" / "key.csv")))
     config = yaml.safe_load(TINY.read_text())
     systems = {f"{m}_{s}" for m, sizes in config["models"].items() for s in sizes} | {"ground_truth"}
-    firsts = [row for row in key if not row["repeat_of"]]
+    firsts = [row for row in key if not row["repeat_of"] and not row["gold"]]
     assert {row["system"] for row in firsts} == systems and len(firsts) == len(systems)  # 1 utterance each
+    gold = sorted((row["gold"], row["system"], row["expected"]) for row in key if row["gold"])
+    assert gold == [("high", "ground_truth", "4-5"), ("low", "anchor", "1-2")]  # listening.gold's default
     test_dir = finished_run / "results" / "listening" / "test"
     served = json.loads((test_dir / "test.json").read_text())
     assert {s["id"] for s in served["stimuli"]} == {row["stimulus"] for row in firsts}

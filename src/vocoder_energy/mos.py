@@ -2,7 +2,13 @@
 
 Ratings are the long-format CSV the listening test exports (``data/listening/ratings.csv``), one row per
 vote: ``listener,stimulus,system,utterance,score,timestamp``; ``system`` is ``{model}_{size}`` or
-``ground_truth``; ``score`` an integer on the ITU-T P.800 ACR scale (1 Bad ... 5 Excellent).
+``ground_truth``, or ``anchor`` (the low gold question, see ``listening.gold``: reported on its own as a
+sanity check, never a system of the MOS table); ``score`` an integer on the ITU-T P.800 ACR scale (1 Bad
+... 5 Excellent).
+
+Raters who failed more than ``listening.max_gold_failures`` gold questions are left out: their failures
+come from the export's screening report (``raters.csv`` beside the ratings), or where there is none,
+from their ratings of the anchor.
 
 Votes cluster by listener (a harsh rater lowers every system) and by utterance, so the plain t-interval
 over votes is too narrow; the bootstrap resamples listeners and utterances (both with replacement, a
@@ -17,8 +23,10 @@ import numpy as np
 import pandas as pd
 
 from .intervals import t_interval
+from .listening.gold import ANCHOR, EXPECTED, failed
 
 COLUMNS = ["listener", "stimulus", "system", "utterance", "score", "timestamp"]
+SCREENING_COLUMNS = ["listener", "gold_answered", "gold_failed"]
 GROUND_TRUTH = "ground_truth"
 SCALE = (1, 5)
 
@@ -56,11 +64,11 @@ def read_ratings(path: str | Path, systems=None, utterances=None) -> pd.DataFram
         )
     frame["score"] = score.astype(int)
     if systems is not None:
-        unknown = ~frame["system"].isin(set(systems) | {GROUND_TRUTH})
+        unknown = ~frame["system"].isin(set(systems) | {GROUND_TRUTH, ANCHOR})
         if unknown.any():
             raise RatingsError(
                 f"{path}: unknown system(s) {', '.join(sorted(frame.loc[unknown, 'system'].unique()))} on line(s) "
-                f"{_rows(frame, unknown)} (configured: {', '.join(sorted(systems))}, {GROUND_TRUTH})"
+                f"{_rows(frame, unknown)} (configured: {', '.join(sorted(systems))}, {GROUND_TRUTH}, {ANCHOR})"
             )
     if utterances is not None:
         unknown = ~frame["utterance"].isin(set(map(str, utterances)))
@@ -83,6 +91,78 @@ def read_ratings(path: str | Path, systems=None, utterances=None) -> pd.DataFram
             f"{path}: a stimulus id names different systems/utterances on line(s) {_rows(frame, bad_rows)}"
         )
     return frame
+
+
+def read_screening(path: str | Path) -> pd.DataFrame:
+    """The export's per-rater screening (``raters.csv``): at least listener, gold_answered, gold_failed."""
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype={"listener": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise RatingsError(f"{path}: cannot read the raters' screening CSV ({err})") from err
+    missing = [c for c in SCREENING_COLUMNS if c not in frame.columns]
+    if missing:
+        raise RatingsError(f"{path}: missing column(s) {', '.join(missing)}; export the ratings again")
+    counts = frame[["gold_answered", "gold_failed"]].apply(pd.to_numeric, errors="coerce")
+    bad = ~(counts.notna() & (counts >= 0) & (counts == counts.round())).all(axis=1) | frame["listener"].isna()
+    if bad.any():
+        raise RatingsError(f"{path}: gold counts must be whole numbers >= 0 (line(s) {_rows(frame, bad)})")
+    duplicated = frame.duplicated("listener", keep=False)
+    if duplicated.any():
+        raise RatingsError(f"{path}: a listener listed twice on line(s) {_rows(frame, duplicated)}")
+    frame[["gold_answered", "gold_failed"]] = counts.astype(int)
+    return frame
+
+
+def screen_raters(
+    ratings: pd.DataFrame, screening: pd.DataFrame | None, max_failures: int, source: str = "raters.csv"
+) -> tuple[pd.DataFrame, str]:
+    """The ratings without the raters who failed more than ``max_failures`` gold questions, and a line
+    for the log saying how many were left out and why.
+
+    ``screening`` is the export's raters.csv; without it a rater's failures are their anchor ratings
+    outside the expected range (the high gold's answers are only in raters.csv).
+    """
+    listeners = sorted(ratings["listener"].unique())
+    if screening is not None:
+        unlisted = sorted(set(listeners) - set(screening["listener"]))
+        if unlisted:
+            raise RatingsError(
+                f"{source}: no screening of listener(s) {', '.join(unlisted[:5])} who have ratings; export the "
+                f"ratings and raters.csv together (vocoder-energy-listen export)"
+            )
+        failures = screening.set_index("listener")["gold_failed"].reindex(listeners)
+    else:
+        anchor = ratings[ratings["system"] == ANCHOR]
+        misses = anchor[[failed(score, "low") for score in anchor["score"]]]
+        failures = misses.groupby("listener").size().reindex(listeners, fill_value=0)
+        source = f"their {ANCHOR} ratings (no raters.csv)"
+    excluded = sorted(failures[failures > max_failures].index)
+    if len(excluded) == len(listeners) and listeners:
+        raise RatingsError(
+            f"every rater ({len(listeners)}) failed more than listening.max_gold_failures={max_failures} gold "
+            f"question(s) (from {source}): check the gold clips, or raise listening.max_gold_failures"
+        )
+    message = (
+        f"screening: {len(excluded)} of {len(listeners)} rater(s) excluded from MOS for failing more than "
+        f"listening.max_gold_failures={max_failures} gold question(s) (from {source})"
+        + (f": {', '.join(excluded)}" if excluded else "")
+    )
+    return ratings[~ratings["listener"].isin(excluded)].reset_index(drop=True), message
+
+
+def anchor_check(ratings: pd.DataFrame) -> str | None:
+    """A line on the anchor's MOS (it should be low, within its expected answers), or None unrated."""
+    votes = ratings.loc[ratings["system"] == ANCHOR, "score"]
+    if votes.empty:
+        return None
+    low, high = EXPECTED["low"]
+    mos = votes.mean()
+    verdict = "as expected" if mos <= high else "HIGHER than expected: check the anchor or the raters"
+    return (
+        f"{ANCHOR} (low gold, not a system): MOS {mos:.2f} over {len(votes)} vote(s) of "
+        f"{ratings.loc[ratings['system'] == ANCHOR, 'listener'].nunique()} rater(s), expected {low}-{high}: {verdict}"
+    )
 
 
 def bootstrap_mos(
@@ -110,7 +190,9 @@ def bootstrap_mos(
 
 
 def mos_table(ratings: pd.DataFrame, resamples: int = 2000, confidence: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """One row per system: MOS, the t-interval over votes, the bootstrap interval, vote and listener counts."""
+    """One row per system: MOS, the t-interval over votes, the bootstrap interval, vote and listener counts.
+    The anchor is no system: its votes are left out (see ``anchor_check``)."""
+    ratings = ratings[ratings["system"] != ANCHOR]
     rows = []
     for system, votes in ratings.groupby("system"):
         interval = t_interval(votes["score"], confidence)

@@ -25,8 +25,9 @@ rule summary:
 rule mos:
     input:
         ratings=RATINGS,
+        raters=optional_screening,
         generated=per_job("results/generated/{model}_{size}.npz"),
-        code=code("mos.py", "mos", "intervals"),
+        code=code("mos.py", "mos", "intervals", "listening/__init__", "listening/gold"),
     output:
         report(
             "results/analysis/mos.csv",
@@ -40,6 +41,7 @@ rule mos:
     params:
         systems=[f"{model}_{size}" for model, size in JOBS],
         bootstrap=config["analysis"]["bootstrap"],
+        max_gold_failures=config["listening"]["max_gold_failures"],
     script:
         "../scripts/mos.py"
 

@@ -145,6 +145,7 @@ def per_job_sorted(pattern):
 
 # ---------------------------------------------------------------- analysis (listening ratings, paper)
 RATINGS = "data/listening/ratings.csv"
+RATERS = "data/listening/raters.csv"  # the export's screening (gold questions), beside the ratings
 PAPER_TABLES = os.path.relpath(ROOT / "src/vocoder_energy/reference/paper_tables.csv")
 
 
@@ -153,3 +154,9 @@ def optional_mos(wildcards):
     the ratings reruns the analysis and everything downstream of it (Snakemake's input-set trigger).
     """
     return ["results/analysis/mos.csv"] if os.path.exists(RATINGS) else []
+
+
+def optional_screening(wildcards):
+    """The raters' screening when the export wrote one: MOS leaves out raters who failed gold questions
+    (without it, only their anchor ratings can show that)."""
+    return [RATERS] if os.path.exists(RATERS) else []

@@ -5,7 +5,12 @@
 rule listening_test:
     input:
         generated=per_job("results/generated/{model}_{size}.npz"),
-        code=code("listening_stimuli.py", "listening/__init__", "listening/stimuli"),
+        code=code(
+            "listening_stimuli.py",
+            "listening/__init__",
+            "listening/stimuli",
+            "listening/gold",
+        ),
     output:
         test=directory("results/listening/test"),
         key="results/listening/key.csv",
@@ -15,7 +20,7 @@ rule listening_test:
         "../../envs/vocoder-energy.yaml"
     params:
         systems=[f"{model}_{size}" for model, size in JOBS],
-        design=section("listening"),
+        design=section("listening", leave_out=("max_gold_failures",)),
         sample_rate=config["features"]["sample_rate"],
     script:
         "../scripts/listening_stimuli.py"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .progress import export_ratings, progress
 from .server import create_app, load_test
-from .stimuli import read_key
+from .stimuli import gold_stimuli, read_key
 from .store import Store
 
 DEFAULT_TEST = "results/listening/test"
@@ -74,15 +74,16 @@ def serve(args: argparse.Namespace) -> None:
 def open_store(args: argparse.Namespace) -> tuple[Store, dict]:
     if not Path(args.db).is_file():
         raise SystemExit(f"{args.db}: no ratings database yet (it is created by `vocoder-energy-listen serve`)")
-    return Store(args.db, load_test(args.test)), read_key(args.key)
+    key = read_key(args.key)
+    return Store(args.db, load_test(args.test), gold_stimuli(key)), key
 
 
 def export(args: argparse.Namespace) -> None:
     store, key = open_store(args)
-    ratings, pairs = export_ratings(store, key, args.out)
-    print(
-        f"{ratings} rating(s) -> {args.out}; {pairs} repeated pair(s) -> {Path(args.out).with_name('consistency.csv')}"
-    )
+    ratings, pairs, gold, raters = export_ratings(store, key, args.out)
+    out = Path(args.out)
+    print(f"{ratings} rating(s) -> {out}; {pairs} repeated pair(s) -> {out.with_name('consistency.csv')}")
+    print(f"{gold} gold answer(s) -> {out.with_name('gold.csv')}; {raters} rater(s) -> {out.with_name('raters.csv')}")
 
 
 def status(args: argparse.Namespace) -> None:
@@ -92,8 +93,12 @@ def status(args: argparse.Namespace) -> None:
         print(json.dumps(report, indent=1))
         return
     print(f"{len(report['raters'])} rater(s), {report['finished_raters']} finished")
+    print("per rater: rated / assigned, gold failed / answered, joined")
     for rater in report["raters"]:
-        print(f"  {rater['participant']}  {rater['rated']:>4} / {rater['assigned']:<4} joined {rater['joined']}")
+        print(
+            f"  {rater['participant']}  {rater['rated']:>4} / {rater['assigned']:<4} "
+            f"{rater['gold_failed']:>2} / {rater['gold_answered']:<2} joined {rater['joined']}"
+        )
     print("per system: ratings / assigned, mean score")
     for row in report["systems"]:
         mean = "-" if row["mean_score"] is None else f"{row['mean_score']:.2f}"
@@ -119,7 +124,11 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serve_cmd.add_argument("--port", type=int, default=8000)
     serve_cmd.add_argument("--invitations", help="file of invitation tokens, one per line: only they can join")
-    commands.choices["export"].add_argument("--out", default=DEFAULT_CSV, help=f"CSV to write (default {DEFAULT_CSV})")
+    commands.choices["export"].add_argument(
+        "--out",
+        default=DEFAULT_CSV,
+        help=f"CSV to write (default {DEFAULT_CSV}); consistency.csv, gold.csv and raters.csv beside it",
+    )
     commands.choices["status"].add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:

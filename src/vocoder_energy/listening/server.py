@@ -3,7 +3,8 @@
 What a browser can reach: the page's own static files, ``/api/join``, ``/api/state``,
 ``/api/audio/<id>`` (only stimuli of this test, only the rater's own, by opaque ID) and ``/api/ratings``;
 ``/admin`` is an empty page that asks for the admin token and shows ``/api/admin/progress``. Nothing
-served carries a system name: the key is read only for the admin view.
+served carries a system name or says which stimuli are gold questions: the key is read only for the
+admin view and for the gold questions each rater's list gets.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .progress import progress
-from .stimuli import read_key
+from .stimuli import gold_stimuli, read_key
 from .store import RatingError, Store
 
 STATIC = Path(str(files(__package__) / "static"))
@@ -86,8 +87,8 @@ def create_app(
     test = load_test(test_dir)
     audio_dir = Path(test_dir) / "audio"
     key_path = Path(key_path)
-    read_key(key_path)  # fail at start, not at the first admin request, when the key is missing
-    store = Store(db_path, test)
+    key = read_key(key_path)  # at start, not at the first admin request: a missing key fails here
+    store = Store(db_path, test, gold_stimuli(key))
     audio = {stimulus: audio_dir / f"{stimulus}.wav" for stimulus in store.stimuli}
     missing = [str(path) for path in audio.values() if not path.is_file()]
     if missing:

@@ -4,8 +4,12 @@ A built test is two things kept apart:
 
 * the served directory (``test/``): ``test.json`` (the test's own random ID, the design settings and the
   stimulus IDs - no system names) and ``audio/<id>.wav`` (16-bit PCM, no metadata chunks);
-* the key (``key.csv``): stimulus -> system, utterance, and for a repeated stimulus the one it repeats.
-  Only the export and the admin view read it; the page never does.
+* the key (``key.csv``): stimulus -> system, utterance, for a repeated stimulus the one it repeats, and
+  for a gold question (``gold``) its kind and expected answers. Only the server's draw of each rater's
+  list, the export and the admin view read it; the page never does.
+
+Gold questions (``listening.gold`` per rater, see ``gold``) are stimuli like the others: an opaque ID,
+the same length and loudness as the other versions of their utterance, nowhere in ``test.json``.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ import pyloudnorm
 import soundfile as sf
 from tqdm import tqdm
 
+from .gold import ANCHOR, expected_text, kinds, make_anchor
+
 GROUND_TRUTH = "ground_truth"
 PEAK_LIMIT = 0.99  # keep a loud clip from clipping after normalisation (lowers it below the target)
-KEY_COLUMNS = ["stimulus", "system", "utterance", "repeat_of", "loudness_lufs", "gain_db"]
+KEY_COLUMNS = ["stimulus", "system", "utterance", "repeat_of", "gold", "expected", "loudness_lufs", "gain_db"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class Design:
     repeats: int  # stimuli each rater hears a second time, as a consistency check
     seed: int
     loudness_lufs: float = -23.0
+    gold: int = 2  # gold questions each rater gets on top (low anchor and ground truth, alternating)
 
 
 def new_stimulus_id() -> str:
@@ -97,8 +104,9 @@ def build_test(
     """Write the served test directory and the key from ``{system: generated npz}``; returns test.json."""
     if not generated:
         raise ValueError("no generated clips: configure at least one model")
-    if GROUND_TRUTH in generated:
-        raise ValueError(f"'{GROUND_TRUTH}' is reserved for the references and cannot name a model")
+    for reserved in (GROUND_TRUTH, ANCHOR):
+        if reserved in generated:
+            raise ValueError(f"'{reserved}' is reserved for the listening test and cannot name a model")
     clips: dict[str, dict[str, np.ndarray]] = {}
     references: dict[str, np.ndarray] = {}
     for system, path in generated.items():
@@ -116,6 +124,13 @@ def build_test(
         )
     if design.repeats > design.ratings_per_rater:
         raise ValueError(f"listening.repeats ({design.repeats}) cannot exceed ratings_per_rater")
+    gold = kinds(design.gold)
+    if max((gold.count(kind) for kind in ("low", "high")), default=0) > len(utterances):
+        raise ValueError(
+            f"listening.gold is {design.gold}: a rater's gold questions need {gold.count('low')} distinct "
+            f"utterance(s) (one gold clip of each kind per utterance), the test has {len(utterances)}; "
+            f"lower listening.gold or raise listening.utterances"
+        )
 
     test_dir, key_path = Path(test_dir), Path(key_path)
     if key_path.resolve().is_relative_to(test_dir.resolve()):
@@ -123,24 +138,35 @@ def build_test(
     audio_dir = test_dir / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
     rows, stimuli = [], []
+
+    def write(stimulus: str, audio: np.ndarray, system: str, utterance: str, repeat_of="", gold_kind="") -> None:
+        audio, loudness, gain_db = normalise_loudness(audio, sample_rate, design.loudness_lufs)
+        sf.write(audio_dir / f"{stimulus}.wav", audio, sample_rate, subtype="PCM_16", format="WAV")
+        expected = expected_text(gold_kind) if gold_kind else ""
+        rows.append([stimulus, system, utterance, repeat_of, gold_kind, expected, f"{loudness:.2f}", f"{gain_db:.2f}"])
+
+    # Every system's version of an utterance gets the same length: duration must not tell systems apart.
+    length = {utterance: min(clips[s][utterance].shape[-1] for s in clips) for utterance in utterances}
     cells = [(system, utterance) for system in sorted(clips) for utterance in utterances]
     for system, utterance in tqdm(cells, desc="listening stimuli", unit=" clips"):
-        # Every system's version of an utterance gets the same length: duration must not tell systems apart.
-        length = min(clips[s][utterance].shape[-1] for s in clips)
-        audio, loudness, gain_db = normalise_loudness(
-            clips[system][utterance][:length], sample_rate, design.loudness_lufs
-        )
+        audio = clips[system][utterance][: length[utterance]]
         primary = new_stimulus_id()
         repeat = new_stimulus_id()  # the same clip under a second ID, for raters chosen to hear it twice
-        for stimulus, repeat_of in ((primary, ""), (repeat, primary)):
-            sf.write(audio_dir / f"{stimulus}.wav", audio, sample_rate, subtype="PCM_16", format="WAV")
-            rows.append([stimulus, system, utterance, repeat_of, f"{loudness:.2f}", f"{gain_db:.2f}"])
+        write(primary, audio, system, utterance)
+        write(repeat, audio, system, utterance, repeat_of=primary)
         stimuli.append({"id": primary, "repeat": repeat})
+    if gold:  # one gold clip of each kind per utterance; which ones a rater gets, the server draws
+        noise = np.random.default_rng(design.seed)
+        for utterance in tqdm(utterances, desc="gold stimuli", unit=" utterances"):
+            truth = references[utterance][: length[utterance]]
+            write(new_stimulus_id(), make_anchor(truth, sample_rate, noise), ANCHOR, utterance, gold_kind="low")
+            write(new_stimulus_id(), truth, GROUND_TRUTH, utterance, gold_kind="high")
     random.Random(design.seed).shuffle(stimuli)  # the served list's order must not follow the systems
     manifest = {
         "test": secrets.token_hex(8),
         "ratings_per_rater": design.ratings_per_rater,
         "repeats": design.repeats,
+        "gold": design.gold,  # per rater; which stimuli are gold only the key says
         "seed": design.seed,
         "stimuli": stimuli,
     }
@@ -155,11 +181,17 @@ def build_test(
 
 
 def read_key(path: str | Path) -> dict[str, dict[str, str]]:
-    """``{stimulus: {system, utterance, repeat_of, ...}}`` from a key.csv."""
+    """``{stimulus: {system, utterance, repeat_of, gold, expected, ...}}`` from a key.csv (``gold`` empty
+    for a key written before gold questions existed)."""
     try:
         with open(path, newline="") as f:
-            return {row["stimulus"]: row for row in csv.DictReader(f)}
+            return {row["stimulus"]: {"gold": "", "expected": ""} | row for row in csv.DictReader(f)}
     except FileNotFoundError as err:
         raise FileNotFoundError(
             f"{path}: no listening-test key; build the test with `snakemake listening_test`"
         ) from err
+
+
+def gold_stimuli(key: dict[str, dict[str, str]]) -> dict[str, str]:
+    """``{stimulus: "low" | "high"}``: the gold questions of a key."""
+    return {stimulus: row["gold"] for stimulus, row in key.items() if row["gold"]}

@@ -13,10 +13,13 @@ import random
 import secrets
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from .gold import kinds
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,19 +74,31 @@ def token_hash(token: str) -> str:
 
 
 class Store:
-    """Ratings of one test (``test`` = the test's ID from test.json) in the SQLite file ``path``."""
+    """Ratings of one test (``test`` = test.json) in the SQLite file ``path``.
 
-    def __init__(self, path: str | Path, test: dict):
+    ``gold`` ({stimulus: "low" | "high"}, from the key) are the gold questions; test.json only says how
+    many each rater gets, so the served directory does not tell them apart.
+    """
+
+    def __init__(self, path: str | Path, test: dict, gold: dict[str, str] | None = None):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.test_id = test["test"]
         self.seed = int(test["seed"])
         self.ratings_per_rater = int(test["ratings_per_rater"])
         self.repeats = int(test["repeats"])
+        self.gold_count = int(test.get("gold", 0))
+        self.gold_pools = {kind: sorted(s for s, k in (gold or {}).items() if k == kind) for kind in ("low", "high")}
+        for kind in kinds(self.gold_count):
+            if kinds(self.gold_count).count(kind) > len(self.gold_pools[kind]):
+                raise ValueError(
+                    f"the test gives each rater {self.gold_count} gold question(s) but its key lists "
+                    f"{len(self.gold_pools[kind])} '{kind}' gold stimuli: wrong --key for this --test?"
+                )
         self.primaries = [s["id"] for s in test["stimuli"]]
         self.repeat_of = {s["repeat"]: s["id"] for s in test["stimuli"]}
         self.repeat_id = {s["id"]: s["repeat"] for s in test["stimuli"]}
-        self.stimuli = set(self.primaries) | set(self.repeat_of)
+        self.stimuli = set(self.primaries) | set(self.repeat_of) | set(gold or {})
         with self.connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
@@ -160,12 +175,10 @@ class Store:
 
     def _draw(self, db: sqlite3.Connection, participant: str) -> list[str]:
         """The rater's stimuli: the least-assigned so far (a balanced design), in a random order, plus
-        ``repeats`` of them again under their second ID, each after its first presentation."""
+        ``repeats`` of them again under their second ID, each after its first presentation, and the gold
+        questions (also the least-assigned of their kind) at random places."""
         rng = random.Random(f"{self.seed}:{participant}")
-        counts = dict.fromkeys(self.primaries, 0)
-        for stimulus, count in db.execute("SELECT stimulus, COUNT(*) FROM assignments GROUP BY stimulus"):
-            if stimulus in counts:
-                counts[stimulus] = count
+        counts = Counter(dict(db.execute("SELECT stimulus, COUNT(*) FROM assignments GROUP BY stimulus").fetchall()))
         ranked = sorted(self.primaries, key=lambda s: (counts[s], rng.random()))
         chosen = ranked[: self.ratings_per_rater]
         order = chosen + [self.repeat_id[s] for s in rng.sample(chosen, self.repeats)]
@@ -175,6 +188,11 @@ class Store:
                 first = order.index(self.repeat_of[stimulus])
                 if first > position:
                     order[first], order[position] = order[position], order[first]
+        gold_kinds = kinds(self.gold_count)
+        for kind in ("low", "high"):
+            pool = sorted(self.gold_pools[kind], key=lambda s: (counts[s], rng.random()))
+            for stimulus in pool[: gold_kinds.count(kind)]:
+                order.insert(rng.randint(0, len(order)), stimulus)
         return order
 
     def participant(self, token: str) -> str | None:

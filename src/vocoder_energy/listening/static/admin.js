@@ -26,7 +26,8 @@ async function show(event) {
   $("summary").textContent = `${data.raters.length} rater(s), ${data.finished_raters} finished; ` +
     `${data.repeat_pairs} repeated clip(s) rated twice, mean |difference| ${data.repeat_mean_abs_difference ?? "–"}.`;
   rows($("systems"), data.systems, ["system", "ratings", "assigned", "mean_score"]);
-  rows($("raters"), data.raters, ["participant", "rated", "assigned", "joined"]);
+  rows($("raters"), data.raters,
+    ["participant", "rated", "assigned", "gold_failed", "gold_answered", "repeat_mean_abs_difference", "joined"]);
   $("report").hidden = false;
 }
 
