@@ -75,6 +75,11 @@ def test_the_latest_checkpoint_never_disappears_while_a_new_one_is_installed(tmp
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(state(3), path)
     assert read_checkpoint(path)["step"] == 2 and read_checkpoint(previous_path(path))["step"] == 2
+    # The rerun's next save: latest and previous are now one file, and no stray link is left behind.
+    monkeypatch.undo()
+    save_checkpoint(state(3), path)
+    assert read_checkpoint(path)["step"] == 3 and read_checkpoint(previous_path(path))["step"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.previous.pt", "checkpoint.pt"]
 
 
 def test_no_readable_checkpoint_starts_over_and_says_so(tmp_path):

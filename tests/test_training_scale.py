@@ -1,14 +1,15 @@
 """Training at scale, tested on the CPU: batch-size search, training energy, schedules, precision."""
 
 import json
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from vocoder_energy.batch_size import largest_fitting_batch, resolve_batch_size
+from vocoder_energy.batch_size import largest_fitting_batch, resolve_batch_size, search_batch_size
 from vocoder_energy.checkpoints import read_checkpoint, save_checkpoint
 from vocoder_energy.models import build_vocoder
-from vocoder_energy.precision import autocast, gradient_scaler
+from vocoder_energy.precision import LossScaleWatch, autocast, gradient_scaler
 from vocoder_energy.schedules import build_schedulers
 from vocoder_energy.training import TrainingSettings, train
 from vocoder_energy.validation import Validation
@@ -166,6 +167,25 @@ def test_fp16_scales_the_loss_and_skips_a_step_whose_gradients_overflow(data):
     assert any(not torch.equal(before[k], v) for k, v in model.generator.state_dict().items())
 
 
+def test_an_fp16_run_that_keeps_overflowing_counts_its_skipped_steps_and_warns(data, tmp_path, monkeypatch):
+    monkeypatch.setattr(LossScaleWatch, "FLOOR", 2.0**14)  # reached after two skipped steps, not seventeen
+    model = tiny_model("wavegrad")  # it clips: a skipped step's gradient norm is not finite
+    honest = model.generator_losses
+    model.generator_losses = lambda a, m: {"loss": honest(a, m)["loss"] * 1e35}
+    settings = TrainingSettings(batch_size=2, max_steps=3, precision="fp16", checkpoint_every_seconds=3600)
+    messages, log = [], tmp_path / "log.jsonl"
+    summary = train(model, *data, settings, tmp_path / "ck.pt", log, meter=None, log=messages.append)
+    assert summary["fp16_skipped_steps"] == 3 and read_checkpoint(tmp_path / "ck.pt")["fp16_skipped_steps"] == 3
+
+    def no_constants(name):
+        raise AssertionError(f"{name} in the loss log: not JSON")
+
+    records = [json.loads(line, parse_constant=no_constants) for line in log.read_text().splitlines()]
+    assert [r["loss_scale"] for r in records] == [2.0**15, 2.0**14, 2.0**13]
+    assert all(r["grad_norm"] is None for r in records)  # not finite: logged as null
+    assert sum("fp16 loss scale fell" in m for m in messages) == 1
+
+
 def test_fp16_resumes_with_its_loss_scale_and_ends_like_an_uninterrupted_run(data, tmp_path):
     settings = TrainingSettings(batch_size=2, max_steps=4, precision="fp16", checkpoint_every_seconds=3600)
     straight = tiny_model()
@@ -223,3 +243,21 @@ def test_validation_is_logged_with_its_step_keeps_snippets_and_does_not_change_t
     assert len(list((tmp_path / "val").glob("step000000003_clip*.wav"))) == 2
     for name, value in plain.state_dict().items():
         assert torch.equal(value, validated.state_dict()[name]), name
+
+
+def test_the_cuda_search_runs_real_steps_at_the_runs_precision(data, monkeypatch):
+    # CUDA's memory calls faked on the CPU: peaks of 1, 2, 4, 8, 16 GB on a 10 GB device.
+    trials = []
+    monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device: trials.append(device))
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device: None)
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device: 2 ** (len(trials) - 1) * 10**9)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(total_memory=10**10))
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: None)
+    model = tiny_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    audio, mel = (torch.from_numpy(x) for x in data)
+    for precision in ("fp32", "bf16", "fp16"):
+        trials.clear()
+        assert search_batch_size(model, audio, mel, torch.device("cpu"), precision, log=lambda _: None) == 8
+        assert len(trials) == 5  # batches 1, 2, 4, 8 fit; 16 leaves too little headroom
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # trials run on a copy

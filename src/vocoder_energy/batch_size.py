@@ -64,7 +64,9 @@ def search_batch_size(
     trial = copy.deepcopy(model).to(device)
     trial.train()
     trial.setup_training()
-    trial.grad_scaler = numeric.gradient_scaler(precision, device)
+    # fp16's loss scaler changes no memory, but a step it skips for overflow would leave the optimizer's
+    # state unallocated and the peak too low: the trial steps unscaled, so every one of them steps.
+    trial.grad_scaler = numeric.gradient_scaler("fp32", device)
 
     def try_step(batch: int) -> int:
         torch.cuda.reset_peak_memory_stats(device)

@@ -139,6 +139,7 @@ def keep_as_previous(path: Path) -> None:
         os.replace(path, previous)
         return
     os.replace(link, previous)
+    link.unlink(missing_ok=True)  # left when previous was already this file (rename between links: a no-op)
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -39,3 +39,36 @@ def gradient_scaler(precision: str, device: torch.device) -> torch.amp.GradScale
     a disabled one, which passes losses and steps through unchanged, for fp32 and bf16."""
     check(precision)
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+class LossScaleWatch:
+    """fp16's loss scale as training goes: updated once per step, logged, and its skipped steps counted.
+
+    A step whose scaled gradients overflowed is skipped and halves the scale. A few at the start are
+    normal; a scale that keeps falling means the model overflows in fp16 (the run then spends energy and
+    learns nothing), so falling below ``FLOOR`` is logged as a warning.
+    """
+
+    FLOOR = 1.0
+
+    def __init__(self, scaler: torch.amp.GradScaler, skipped_steps: int = 0, log=print):
+        self.scaler, self.skipped_steps, self.log = scaler, skipped_steps, log
+        self.warned = False
+
+    def update(self) -> dict[str, float]:
+        """``scaler.update()``; for fp16 also ``{"loss_scale": scale}`` for the loss log (else ``{}``)."""
+        if not self.scaler.is_enabled():
+            self.scaler.update()  # a no-op; kept so the call order is the same for every precision
+            return {}
+        before = self.scaler.get_scale()
+        self.scaler.update()
+        scale = self.scaler.get_scale()
+        if scale < before:
+            self.skipped_steps += 1
+        if scale < self.FLOOR and not self.warned:
+            self.warned = True
+            self.log(
+                f"WARNING: the fp16 loss scale fell to {scale:g} after {self.skipped_steps} skipped steps: the "
+                "gradients overflow in fp16; train with training.precision: bf16 or fp32"
+            )
+        return {"loss_scale": scale}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import signal
 import sys
 import time
@@ -149,6 +150,7 @@ def train(
         torch.manual_seed(settings.seed)
         loss_log.unlink(missing_ok=True)
     meter = find_meter(device) if meter == "find" else meter
+    loss_scale = precision.LossScaleWatch(model.grad_scaler, state.get("fp16_skipped_steps", 0) if state else 0, log)
     energy = TrainingEnergy(meter, assumed_watts, state.get("energy") if state else None)
 
     def save() -> None:
@@ -159,6 +161,7 @@ def train(
                 "optimizers": [o.state_dict() for o in model.optimizers],
                 "schedulers": [s.state_dict() for s in schedulers],
                 "grad_scaler": model.grad_scaler.state_dict(),
+                "fp16_skipped_steps": loss_scale.skipped_steps,
                 "step": step,
                 "elapsed_seconds": elapsed,
                 "batch_size": batch_size,
@@ -194,13 +197,14 @@ def train(
                     losses = model.training_step(
                         audio_t[index.to(audio_t.device)].to(device), mel_t[index.to(mel_t.device)].to(device)
                     )
-                model.grad_scaler.update()  # once per step, after every optimizer of the step
+                losses.update(loss_scale.update())  # once per step, after every optimizer of the step
                 step += 1
                 if step % epoch_steps == 0:
                     for scheduler in schedulers:
                         scheduler.step()
                 elapsed += time.monotonic() - started  # the losses are floats: the step has synchronised
-                log_file.write(json.dumps({"step": step, "seconds": round(elapsed, 3), **losses}) + "\n")
+                logged = {name: value if math.isfinite(value) else None for name, value in losses.items()}
+                log_file.write(json.dumps({"step": step, "seconds": round(elapsed, 3), **logged}) + "\n")
                 bar.update(1)
                 board.record({"step": step, **losses})
                 if validation and validation.due(elapsed):
@@ -237,6 +241,7 @@ def train(
         "epochs": step / epoch_steps,
         "learning_rates": [group["lr"] for o in model.optimizers for group in o.param_groups],
         "grad_scale": model.grad_scaler.get_scale() if model.grad_scaler.is_enabled() else None,  # fp16 only
+        "fp16_skipped_steps": loss_scale.skipped_steps if model.grad_scaler.is_enabled() else None,
         "energy": energy.report(carbon_intensity_kg_per_kwh),
         "last_validation_d_stft": _last_validation(loss_log),
         "settings": asdict(settings),
