@@ -37,6 +37,13 @@ def tiny_model(family="diffwave"):
     return build_vocoder(family, "S", **TINY.get(family, {}))
 
 
+def make_overflow(model):
+    """The model's loss times 1e35 (x 2^16 overflows fp32); returns the honest ``generator_losses``."""
+    honest = model.generator_losses
+    model.generator_losses = lambda audio, mel: {"loss": honest(audio, mel)["loss"] * 1e35}
+    return honest
+
+
 def out_of_memory_above(limit, tried):
     def step(batch):
         tried.append(batch)
@@ -152,8 +159,7 @@ def test_fp16_scales_the_loss_and_skips_a_step_whose_gradients_overflow(data):
     model.setup_training()
     model.grad_scaler = gradient_scaler("fp16", torch.device("cpu"))
     audio, mel = (torch.from_numpy(x[:2]) for x in data)
-    honest = model.generator_losses
-    model.generator_losses = lambda a, m: {"loss": honest(a, m)["loss"] * 1e35}  # x 2^16 overflows fp32
+    honest = make_overflow(model)
     before = {k: v.clone() for k, v in model.generator.state_dict().items()}
     with autocast("fp16", torch.device("cpu")):
         model.training_step(audio, mel)
@@ -170,8 +176,7 @@ def test_fp16_scales_the_loss_and_skips_a_step_whose_gradients_overflow(data):
 def test_an_fp16_run_that_keeps_overflowing_counts_its_skipped_steps_and_warns(data, tmp_path, monkeypatch):
     monkeypatch.setattr(LossScaleWatch, "FLOOR", 2.0**14)  # reached after two skipped steps, not seventeen
     model = tiny_model("wavegrad")  # it clips: a skipped step's gradient norm is not finite
-    honest = model.generator_losses
-    model.generator_losses = lambda a, m: {"loss": honest(a, m)["loss"] * 1e35}
+    make_overflow(model)
     settings = TrainingSettings(batch_size=2, max_steps=3, precision="fp16", checkpoint_every_seconds=3600)
     messages, log = [], tmp_path / "log.jsonl"
     summary = train(model, *data, settings, tmp_path / "ck.pt", log, meter=None, log=messages.append)
