@@ -1,6 +1,6 @@
 from snakemake.utils import min_version
 
-from vocoder_energy.config_checks import check_yaml_syntax, config_errors_stop_snakemake
+from vocoder_energy.core.config_checks import check_yaml_syntax, config_errors_stop_snakemake
 
 min_version("9.0")
 
@@ -16,12 +16,11 @@ if not workflow.overwrite_configfiles:
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/corpus.smk"
-include: "workflow/rules/features.smk"
-include: "workflow/rules/train.smk"
-include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/training.smk"
+include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/cost.smk"
 include: "workflow/rules/analysis.smk"
-include: "workflow/rules/losses.smk"
 include: "workflow/rules/listening.smk"
 
 

@@ -14,7 +14,7 @@ import argparse
 
 import torch
 
-from vocoder_energy.flops import count_generate_flops
+from vocoder_energy.cost.flops import count_generate_flops
 from vocoder_energy.models import REGISTRY, SIZES, build_vocoder
 
 TABLE_2_GFLOPS = {

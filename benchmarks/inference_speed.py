@@ -27,7 +27,7 @@ from contextlib import contextmanager
 import torch
 import torch.nn.functional as F
 
-from vocoder_energy.flops import count_generate_flops
+from vocoder_energy.cost.flops import count_generate_flops
 from vocoder_energy.models import REGISTRY, SIZES, build_vocoder
 from vocoder_energy.models.hifigan import LRELU_SLOPE, Generator, ResBlock1, ResBlock2
 from vocoder_energy.models.waveflow import Flow

@@ -14,9 +14,9 @@ import time
 import torch
 import yaml
 
-from vocoder_energy import precision
-from vocoder_energy.gpu_lease import gpu_lease
+from vocoder_energy.core.gpu_lease import gpu_lease
 from vocoder_energy.models import REGISTRY, build_vocoder
+from vocoder_energy.training import precision
 
 
 def steps_per_second(model, batch: int, segment: int, steps: int, warmup: int, mode: str, device) -> float:

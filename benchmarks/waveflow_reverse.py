@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from vocoder_energy.flops import count_generate_flops
+from vocoder_energy.cost.flops import count_generate_flops
 from vocoder_energy.models import build_vocoder
 
 

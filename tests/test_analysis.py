@@ -14,12 +14,12 @@ from matplotlib.collections import PathCollection
 from stage_documents import train_json, write_stage_documents
 from torch import nn
 
-from vocoder_energy.analysis import COSTS, quality_objectives, runs_frame
-from vocoder_energy.cost import ProbeSettings, measure_cost
+from vocoder_energy.analysis.pareto import pareto_analysis, pareto_mask
+from vocoder_energy.analysis.plots import _panel, pareto_figure
+from vocoder_energy.analysis.runs import COSTS, quality_objectives, runs_frame
+from vocoder_energy.analysis.summary import COLUMNS, build_summary, read_summary
+from vocoder_energy.cost.probe import ProbeSettings, measure_cost
 from vocoder_energy.models.base import Vocoder
-from vocoder_energy.pareto import pareto_analysis, pareto_mask
-from vocoder_energy.plots import _panel, pareto_figure
-from vocoder_energy.summary import COLUMNS, build_summary, read_summary
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

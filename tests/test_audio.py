@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from vocoder_energy.audio import BadAudioError, fit_length, load_audio, log_mel, mel_spectrogram, resample
+from vocoder_energy.data.audio import BadAudioError, fit_length, load_audio, log_mel, mel_spectrogram, resample
 
 SR = 16000
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from vocoder_energy.audio import BadAudioError, load_audio
-from vocoder_energy.corpus import CorpusError, make_synthetic_corpus, read_metadata_lines
-from vocoder_energy.errors import InputError
-from vocoder_energy.features import FeatureSettings, clip_problem, load_split, prepare_features
-from vocoder_energy.logs import job_log
+from vocoder_energy.core.errors import InputError
+from vocoder_energy.core.logs import job_log
+from vocoder_energy.data.audio import BadAudioError, load_audio
+from vocoder_energy.data.corpus import CorpusError, make_synthetic_corpus, read_metadata_lines
+from vocoder_energy.data.features import FeatureSettings, clip_problem, load_split, prepare_features
 
 SETTINGS = FeatureSettings()
 RATE = 22050  # the synthetic corpus's rate: clips are resampled to 16 kHz
@@ -178,7 +178,7 @@ def test_job_log_reports_bad_input_in_one_line_and_exits_1(tmp_path, capsys):
 
 SCRIPT = """
 import sys
-from vocoder_energy.logs import job_log
+from vocoder_energy.core.logs import job_log
 with job_log(sys.argv[1]):
     print("working")
     raise RuntimeError("a bug")

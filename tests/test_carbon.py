@@ -1,6 +1,6 @@
 import pytest
 
-from vocoder_energy.carbon import kg_co2eq, kwh
+from vocoder_energy.cost.carbon import kg_co2eq, kwh
 
 
 def test_the_papers_training_estimate():

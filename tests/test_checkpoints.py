@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 import torch
 
-from vocoder_energy.checkpoints import (
-    UnsafeFileError,
+from vocoder_energy.core.files import UnsafeFileError
+from vocoder_energy.models.generator_files import load_generator
+from vocoder_energy.training.checkpoints import (
     encode,
     load_checkpoint,
     previous_path,
     read_checkpoint,
     save_checkpoint,
 )
-from vocoder_energy.training import load_generator
 
 
 def state(step):
@@ -127,7 +127,7 @@ def test_a_generator_file_carrying_pickled_code_is_refused(tmp_path):
 JOB = """
 import sys, torch
 torch.set_num_threads(1)
-from vocoder_energy.training import TrainingSettings, run_training_job
+from vocoder_energy.training.loop import TrainingSettings, run_training_job
 features, out, root, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 settings = TrainingSettings(batch_size=2, max_steps=steps, checkpoint_every_seconds=0, seed=7)
 hyper = dict(residual_channels=4, residual_layers=2, dilation_cycle_length=2)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from snakemake.exceptions import WorkflowError
 
-from vocoder_energy.config_checks import (
+from vocoder_energy.core.config_checks import (
     ConfigError,
     check_config,
     check_yaml_syntax,

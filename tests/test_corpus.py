@@ -17,8 +17,8 @@ import pytest
 import requests
 import soundfile as sf
 
-from vocoder_energy import corpus
-from vocoder_energy.corpus import (
+from vocoder_energy.data import corpus
+from vocoder_energy.data.corpus import (
     CorpusError,
     check_layout,
     download,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vocoder_energy.energy import (
+from vocoder_energy.cost.meters import (
     EstimatedMeter,
     MeterUnavailable,
     NvmlMeter,

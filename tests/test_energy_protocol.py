@@ -15,10 +15,13 @@ import torch
 from scipy.stats import t
 from stage_documents import train_json
 
-from vocoder_energy.carbon import kg_co2eq
-from vocoder_energy.cost import energy_section, tiled_test_mel
-from vocoder_energy.energy import EstimatedMeter, measure_workload, protocol, welch_half_width
-from vocoder_energy.summary import build_summary
+from vocoder_energy.analysis.summary import build_summary
+from vocoder_energy.core.intervals import welch_half_width
+from vocoder_energy.cost import protocol
+from vocoder_energy.cost.carbon import kg_co2eq
+from vocoder_energy.cost.meters import EstimatedMeter
+from vocoder_energy.cost.probe import energy_section, tiled_test_mel
+from vocoder_energy.cost.protocol import measure_workload
 
 CPU = torch.device("cpu")
 
@@ -298,8 +301,8 @@ def test_summary_uses_the_configured_basis_and_converts_net_energy_to_carbon(mac
 
 
 def test_the_figure_says_so_when_no_row_has_net_energy(tmp_path):
-    from vocoder_energy.analysis import COSTS, quality_objectives
-    from vocoder_energy.plots import pareto_figure
+    from vocoder_energy.analysis.plots import pareto_figure
+    from vocoder_energy.analysis.runs import COSTS, quality_objectives
 
     frame = pd.DataFrame(
         {"model": ["hifigan"], "size": ["S"], "d_stft": [0.1], "gflops": [2.0], "energy": [math.nan]}

@@ -14,9 +14,9 @@ import soundfile as sf
 import soxr
 import torch
 
-from vocoder_energy.audio import BadAudioError
-from vocoder_energy.corpus import CorpusError, make_synthetic_corpus, read_metadata
-from vocoder_energy.features import FeatureSettings, load_split, prepare_features
+from vocoder_energy.data.audio import BadAudioError
+from vocoder_energy.data.corpus import CorpusError, make_synthetic_corpus, read_metadata
+from vocoder_energy.data.features import FeatureSettings, load_split, prepare_features
 
 CLIPS = 10
 SEGMENT = 16384

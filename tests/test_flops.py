@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from vocoder_energy.flops import count_generate_flops
+from vocoder_energy.cost.flops import count_generate_flops
 from vocoder_energy.models import build_vocoder
 from vocoder_energy.models.base import Vocoder
 

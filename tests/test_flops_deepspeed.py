@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from vocoder_energy.flops import count_generate_flops, count_generate_flops_deepspeed
+from vocoder_energy.cost.flops import count_generate_flops, count_generate_flops_deepspeed
 from vocoder_energy.models import build_vocoder
 
 # Full S architectures, short inputs; fewer sampling steps where the count scales linearly anyway.

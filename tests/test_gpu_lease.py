@@ -6,13 +6,13 @@ import subprocess
 import sys
 import time
 
-from vocoder_energy.gpu_lease import gpu_lease
+from vocoder_energy.core.gpu_lease import gpu_lease
 
 # A job that leases one of two fake GPUs, says which, and holds it until told to stop.
 HOLDER = """
 import sys, time
 from pathlib import Path
-from vocoder_energy.gpu_lease import gpu_lease
+from vocoder_energy.core.gpu_lease import gpu_lease
 with gpu_lease(sys.argv[1], device_count=2, poll_seconds=0.05, log=lambda m: None) as device:
     Path(sys.argv[2]).write_text(str(device))
     while not Path(sys.argv[3]).exists():

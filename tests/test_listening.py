@@ -21,10 +21,10 @@ from starlette.testclient import TestClient
 
 from vocoder_energy.listening.cli import bind_warning
 from vocoder_energy.listening.gold import ANCHOR, ANCHOR_CUTOFF_HZ, ANCHOR_SNR_DB, band_limit
+from vocoder_energy.listening.mos import mos_table, read_ratings, read_screening, screen_raters
 from vocoder_energy.listening.progress import export_ratings
 from vocoder_energy.listening.server import create_app
 from vocoder_energy.listening.stimuli import GROUND_TRUTH, Design, build_test, read_key
-from vocoder_energy.mos import mos_table, read_ratings, read_screening, screen_raters
 
 ALL_SYSTEMS = [*SYSTEMS, GROUND_TRUTH]
 

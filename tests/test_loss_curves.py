@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from vocoder_energy.loss_curves import LossLog, model_figure, overview_figure
+from vocoder_energy.analysis.loss_figures import LossLog, model_figure, overview_figure
 
 
 @pytest.fixture

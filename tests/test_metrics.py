@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from test_quality import speech_like
 
-from vocoder_energy import metrics
-from vocoder_energy.metrics import METRICS, MissingPackageError, freqt, score_utterance
-from vocoder_energy.quality import d_stft, d_stft_multiscale, evaluate_quality
+from vocoder_energy.evaluation import metrics
+from vocoder_energy.evaluation.metrics import METRICS, MissingPackageError, freqt, score_utterance
+from vocoder_energy.evaluation.quality import d_stft, d_stft_multiscale, evaluate_quality
 
 SR = 16000
 ALL = list(METRICS)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.nn.utils import parametrize
 
-from vocoder_energy.audio import mel_spectrogram
+from vocoder_energy.data.audio import mel_spectrogram
 from vocoder_energy.models import build_vocoder, check_hyperparameters
 
 TABLE_2 = {"S": 928_514, "M": 1_464_322, "L": 13_936_130}  # V2, V3, V1 with weight norm

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils import parametrize
 
-from vocoder_energy.audio import mel_spectrogram
+from vocoder_energy.data.audio import mel_spectrogram
 from vocoder_energy.models import build_vocoder
 from vocoder_energy.models.melgan import MelGAN
 

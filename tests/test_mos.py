@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from vocoder_energy.mos import (
+from vocoder_energy.listening.mos import (
     COLUMNS,
     RatingsError,
     anchor_check,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vocoder_energy.quality import d_stft, evaluate_quality
+from vocoder_energy.evaluation.quality import d_stft, evaluate_quality
 
 SR = 16000
 CLIP = 16384

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from vocoder_energy.checkpoints import read_checkpoint
 from vocoder_energy.models import build_vocoder
-from vocoder_energy.training import (
+from vocoder_energy.models.generator_files import load_generator
+from vocoder_energy.training.checkpoints import read_checkpoint
+from vocoder_energy.training.loop import (
     Interrupted,
     TrainingSettings,
-    load_generator,
     run_training_job,
     train,
 )

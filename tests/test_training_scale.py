@@ -6,13 +6,13 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from vocoder_energy.batch_size import largest_fitting_batch, resolve_batch_size, search_batch_size
-from vocoder_energy.checkpoints import read_checkpoint, save_checkpoint
 from vocoder_energy.models import build_vocoder
-from vocoder_energy.precision import LossScaleWatch, autocast, gradient_scaler
-from vocoder_energy.schedules import build_schedulers
-from vocoder_energy.training import TrainingSettings, train
-from vocoder_energy.validation import Validation
+from vocoder_energy.training.batch_size import largest_fitting_batch, resolve_batch_size, search_batch_size
+from vocoder_energy.training.checkpoints import read_checkpoint, save_checkpoint
+from vocoder_energy.training.loop import TrainingSettings, train
+from vocoder_energy.training.monitoring import Validation
+from vocoder_energy.training.precision import LossScaleWatch, autocast, gradient_scaler
+from vocoder_energy.training.schedules import build_schedulers
 
 TINY = {
     "melgan": dict(ngf=4, n_residual_layers=1, disc_ndf=4),

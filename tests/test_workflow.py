@@ -315,7 +315,7 @@ def served_ljspeech(tmp_path):
     import tarfile
     import threading
 
-    from vocoder_energy.corpus import file_sha256, make_synthetic_corpus
+    from vocoder_energy.data.corpus import file_sha256, make_synthetic_corpus
 
     make_synthetic_corpus(tmp_path / "LJSpeech-1.1", clips=5, seed=1, min_seconds=0.5, max_seconds=1.0)
     archive = tmp_path / "site" / "LJSpeech-1.1.tar.bz2"

@@ -3,7 +3,7 @@ rule summary:
         train=per_job("results/train/{model}_{size}.json"),
         quality=per_job("results/quality/{model}_{size}.json"),
         cost=per_job("results/cost/{model}_{size}.json"),
-        code=code("summary.py", "summary", "pareto", "metrics", "carbon"),
+        code=code("summary.py"),
     output:
         report(
             "results/summary.csv",
@@ -27,7 +27,7 @@ rule mos:
         ratings=RATINGS,
         raters=optional_screening,
         generated=per_job("results/generated/{model}_{size}.npz"),
-        code=code("mos.py", "mos", "intervals", "listening/__init__", "listening/gold"),
+        code=code("mos.py"),
     output:
         report(
             "results/analysis/mos.csv",
@@ -50,18 +50,7 @@ rule analysis:
     input:
         summary="results/summary.csv",
         mos=optional_mos,
-        code=code(
-            "analysis.py",
-            "analysis",
-            "pareto",
-            "tables",
-            "paper",
-            "quality",
-            "metrics",
-            "intervals",
-            "plots",
-            "audio",
-        ),
+        code=code("analysis.py"),
         paper=PAPER_TABLES,
     output:
         pareto="results/analysis/pareto.csv",
@@ -93,16 +82,7 @@ rule pareto_figure:
     input:
         pareto="results/analysis/pareto.csv",
         hypervolume="results/analysis/hypervolume.json",
-        code=code(
-            "pareto_figure.py",
-            "analysis",
-            "plots",
-            "pareto",
-            "paper",
-            "quality",
-            "metrics",
-            "audio",
-        ),
+        code=code("pareto_figure.py"),
     output:
         svg=report(
             "results/figures/pareto.svg",
@@ -124,7 +104,7 @@ rule pareto_figure:
 rule audio_examples:
     input:
         generated=per_job("results/generated/{model}_{size}.npz"),
-        code=code("audio_examples.py", "report", "plots"),
+        code=code("audio_examples.py"),
     output:
         report(
             "results/report/audio_examples.html",
@@ -147,7 +127,7 @@ rule paper_reference:
     """The paper's Pareto analysis from its Tables 1 and 2 alone: no training needed."""
     input:
         paper=PAPER_TABLES,
-        code=code("paper_reference.py", "paper", "pareto", "plots"),
+        code=code("paper_reference.py"),
     output:
         pareto="results/paper_reference/pareto.csv",
         hypervolume="results/paper_reference/hypervolume.json",
@@ -163,3 +143,31 @@ rule paper_reference:
         "../../envs/vocoder-energy.yaml"
     script:
         "../scripts/paper_reference.py"
+
+
+rule loss_figures:
+    input:
+        losses=per_job_sorted("results/train/{model}_{size}_losses.jsonl"),
+        code=code("loss_figures.py"),
+    output:
+        models=[
+            report(
+                path, caption="../report/loss_model.rst", category="Training losses"
+            )
+            for path in per_job_sorted("results/figures/losses/{model}_{size}.png")
+        ],
+        png=report(
+            "results/figures/losses.png",
+            caption="../report/losses.rst",
+            category="Training losses",
+        ),
+        svg="results/figures/losses.svg",
+    log:
+        "logs/loss_figures.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    params:
+        # Sorted, as the inputs: reordering the models must not redraw the figures.
+        jobs=sorted(JOBS),
+    script:
+        "../scripts/loss_figures.py"

@@ -4,7 +4,9 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from vocoder_energy.config_checks import (
+from vocoder_energy.core.fingerprints import FingerprintStore
+from vocoder_energy.models import family_source
+from vocoder_energy.core.config_checks import (
     check_config,
     config_errors_stop_snakemake,
     model_hyperparameters,
@@ -85,38 +87,24 @@ def features(split):
     return lambda wildcards: f"data/features/hop{model_hop(wildcards)}/{split}.npz"
 
 
-def code(script, *modules):
-    """The script and package modules a job runs, as inputs: Snakemake compares small inputs by
-    checksum, so editing them reruns the job and touching them does not (profiles/default drops
-    the mtime-based "code" trigger). logs.py and errors.py only report, so they are left out:
-    rewording a message reruns nothing."""
-    paths = [ROOT / "workflow/scripts" / script]
-    paths += [ROOT / "src/vocoder_energy" / f"{module}.py" for module in modules]
-    # Relative to the working directory (the clone, normally): a moved clone stays up to date.
-    return [os.path.relpath(path) for path in paths]
+# Each job's code is its script's import closure inside the package, fingerprinted module by module with
+# comments, docstrings and formatting left out (vocoder_energy.core.fingerprints): a reworded comment
+# reruns nothing, any code change reruns the jobs that run it, and `snakemake -n` names the module.
+FINGERPRINTS = FingerprintStore(
+    ".snakemake/fingerprints", ROOT, package_dir=ROOT / "src" / "vocoder_energy"
+)
 
 
-# The energy package's modules (and the intervals its protocol reports): every rule that reads a meter
-# lists them (training and cost).
-ENERGY_MODULES = ["intervals"] + [
-    f"energy/{name}"
-    for name in (
-        "__init__",
-        "meter",
-        "nvml",
-        "rapl",
-        "pyjoules",
-        "estimated",
-        "protocol",
-        "context",
-    )
-]
+def code(script):
+    """Fingerprint files of ``script`` and of every package module it imports, as job inputs."""
+    return FINGERPRINTS.closure_files(ROOT / "workflow/scripts" / script)
 
 
-def model_code(script, *modules):
-    """``code`` plus the model family's own module and the shared model surface."""
-    return lambda wildcards: code(
-        script, "models/__init__", "models/base", f"models/{wildcards.model}", *modules
+def model_code(script):
+    """``code`` plus the job's model family (imported by name through the registry)."""
+    return lambda wildcards: FINGERPRINTS.closure_files(
+        ROOT / "workflow/scripts" / script,
+        FINGERPRINTS.package_dir / family_source(wildcards.model),
     )
 
 

@@ -5,12 +5,7 @@
 rule listening_test:
     input:
         generated=per_job("results/generated/{model}_{size}.npz"),
-        code=code(
-            "listening_stimuli.py",
-            "listening/__init__",
-            "listening/stimuli",
-            "listening/gold",
-        ),
+        code=code("listening_stimuli.py"),
     output:
         test=directory("results/listening/test"),
         key="results/listening/key.csv",

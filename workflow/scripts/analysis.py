@@ -1,8 +1,8 @@
 import pandas as pd
 
-from vocoder_energy.analysis import analyse_runs
-from vocoder_energy.logs import job_log
-from vocoder_energy.tables import table1, table2, write_table
+from vocoder_energy.analysis.runs import analyse_runs
+from vocoder_energy.core.logs import job_log
+from vocoder_energy.analysis.tables import table1, table2, write_table
 
 with job_log(snakemake.log[0]):
     i, o = snakemake.input, snakemake.output

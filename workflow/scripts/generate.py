@@ -1,9 +1,9 @@
 import torch
 
-from vocoder_energy.gpu_lease import gpu_lease
-from vocoder_energy.logs import job_log
-from vocoder_energy.synthesis import generate_test_audio
-from vocoder_energy.training import load_generator
+from vocoder_energy.core.gpu_lease import gpu_lease
+from vocoder_energy.core.logs import job_log
+from vocoder_energy.evaluation.generation import generate_test_audio
+from vocoder_energy.models.generator_files import load_generator
 
 with job_log(snakemake.log[0]), gpu_lease() as device:
     torch.set_num_threads(snakemake.threads)

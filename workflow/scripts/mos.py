@@ -1,7 +1,7 @@
 import numpy as np
 
-from vocoder_energy.logs import job_log
-from vocoder_energy.mos import anchor_check, mos_table, read_ratings, read_screening, screen_raters
+from vocoder_energy.core.logs import job_log
+from vocoder_energy.listening.mos import anchor_check, mos_table, read_ratings, read_screening, screen_raters
 
 with job_log(snakemake.log[0]):
     utterances = set()

@@ -1,5 +1,5 @@
-from vocoder_energy.analysis import runs_figure
-from vocoder_energy.logs import job_log
+from vocoder_energy.analysis.runs import runs_figure
+from vocoder_energy.core.logs import job_log
 
 with job_log(snakemake.log[0]):
     i, o = snakemake.input, snakemake.output

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pandas as pd
 
-from vocoder_energy.logs import job_log
-from vocoder_energy.quality import evaluate_quality
+from vocoder_energy.core.logs import job_log
+from vocoder_energy.evaluation.quality import evaluate_quality
 
 with job_log(snakemake.log[0]):
     with np.load(snakemake.input.generated) as data:

@@ -10,10 +10,10 @@ import secrets
 import sys
 from pathlib import Path
 
-from .progress import export_ratings, progress
-from .server import create_app, load_test
-from .stimuli import gold_stimuli, read_key
-from .store import Store
+from vocoder_energy.listening.progress import export_ratings, progress
+from vocoder_energy.listening.server import create_app, load_test
+from vocoder_energy.listening.stimuli import gold_stimuli, read_key
+from vocoder_energy.listening.store import Store
 
 DEFAULT_TEST = "results/listening/test"
 DEFAULT_KEY = "results/listening/key.csv"

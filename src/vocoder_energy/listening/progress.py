@@ -10,8 +10,8 @@ import csv
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from .gold import failed
-from .store import Store
+from vocoder_energy.listening.gold import failed
+from vocoder_energy.listening.store import Store
 
 RATINGS_COLUMNS = ["listener", "stimulus", "system", "utterance", "score", "timestamp"]
 CONSISTENCY_COLUMNS = ["listener", "stimulus", "repeat", "system", "utterance", "score", "repeat_score"]

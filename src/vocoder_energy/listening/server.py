@@ -23,9 +23,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .progress import progress
-from .stimuli import gold_stimuli, read_key
-from .store import RatingError, Store
+from vocoder_energy.listening.progress import progress
+from vocoder_energy.listening.stimuli import gold_stimuli, read_key
+from vocoder_energy.listening.store import RatingError, Store
 
 STATIC = Path(str(files(__package__) / "static"))
 MAX_BODY_BYTES = 2048  # a rating is ~100 bytes; anything much larger is not one

@@ -27,7 +27,7 @@ import pyloudnorm
 import soundfile as sf
 from tqdm import tqdm
 
-from .gold import ANCHOR, expected_text, kinds, make_anchor
+from vocoder_energy.listening.gold import ANCHOR, expected_text, kinds, make_anchor
 
 GROUND_TRUTH = "ground_truth"
 PEAK_LIMIT = 0.99  # keep a loud clip from clipping after normalisation (lowers it below the target)

@@ -10,7 +10,7 @@ import inspect
 from importlib import import_module
 from typing import Any
 
-from .base import Vocoder
+from vocoder_energy.models.base import Vocoder
 
 SIZES = ("S", "M", "L")
 
@@ -32,6 +32,12 @@ def vocoder_class(family: str) -> type[Vocoder]:
         known = ", ".join(sorted(REGISTRY))
         raise ValueError(f"models: unknown vocoder family {family!r}; implemented: {known}") from None
     return getattr(import_module(module_name), class_name)
+
+
+def family_source(family: str) -> str:
+    """The family's module file, relative to the package (its code is part of every job of the family)."""
+    module_name = REGISTRY[family].split(":")[0]
+    return "/".join(module_name.split(".")[1:]) + ".py"
 
 
 def build_vocoder(family: str, size: str, **overrides: Any) -> Vocoder:
@@ -70,5 +76,6 @@ __all__ = [
     "build_vocoder",
     "check_hyperparameters",
     "check_inference_options",
+    "family_source",
     "vocoder_class",
 ]

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import weight_norm
+from vocoder_energy.models.base import weight_norm
 
 
 def check_upsampling(family: str, name: str, factors: list[int], hop_length: int) -> None:

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Vocoder
-from .blocks import MelUpsampler2d, check_upsampling, cumulative_alphas, linear_betas
+from vocoder_energy.models.base import Vocoder
+from vocoder_energy.models.blocks import MelUpsampler2d, check_upsampling, cumulative_alphas, linear_betas
 
 FAST_INFERENCE_SCHEDULE = [1e-4, 1e-3, 1e-2, 0.05, 0.2, 0.5]
 

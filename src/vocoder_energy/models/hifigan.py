@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ..audio import mel_spectrogram
-from .base import Vocoder, weight_norm
-from .blocks import check_upsampling
+from vocoder_energy.data.audio import mel_spectrogram
+from vocoder_energy.models.base import Vocoder, weight_norm
+from vocoder_energy.models.blocks import check_upsampling
 
 LRELU_SLOPE = 0.1
 

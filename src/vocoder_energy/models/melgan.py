@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Vocoder, weight_norm
-from .blocks import check_upsampling
+from vocoder_energy.models.base import Vocoder, weight_norm
+from vocoder_energy.models.blocks import check_upsampling
 
 LRELU_SLOPE = 0.2
 

@@ -35,8 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from .base import Vocoder, weight_norm
-from .blocks import MelUpsampler2d, check_upsampling
+from vocoder_energy.models.base import Vocoder, weight_norm
+from vocoder_energy.models.blocks import MelUpsampler2d, check_upsampling
 
 REVERSE_MODES = ("cached", "naive")
 

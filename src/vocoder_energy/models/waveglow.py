@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Vocoder, count_without_weight_norm, weight_norm
+from vocoder_energy.models.base import Vocoder, count_without_weight_norm, weight_norm
 
 
 def _gated(in_act: torch.Tensor, cond: torch.Tensor, channels: int) -> torch.Tensor:

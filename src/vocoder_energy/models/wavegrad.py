@@ -48,8 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Vocoder
-from .blocks import check_upsampling, cumulative_alphas, linear_betas
+from vocoder_energy.models.base import Vocoder
+from vocoder_energy.models.blocks import check_upsampling, cumulative_alphas, linear_betas
 
 
 def _conv(in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1) -> nn.Conv1d:

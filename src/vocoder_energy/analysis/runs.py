@@ -1,0 +1,140 @@
+"""The Pareto analysis of the user's runs: the summary (and MOS, when rated) as one frame in the paper's
+units, the chosen quality and cost objectives, fronts, ranks and hypervolumes.
+
+Units follow Table 2 so that the paper's points can be drawn beside the user's: GFLOPs per 16,384-sample
+clip, energy in J per 100 s of generated audio (the paper's 10 x 10 s workload), parameters in millions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from vocoder_energy.analysis.paper import paper_points
+from vocoder_energy.analysis.pareto import Objective, pareto_analysis
+from vocoder_energy.analysis.plots import pareto_figure
+from vocoder_energy.evaluation.metrics import METRICS
+from vocoder_energy.evaluation.quality import D_STFT_COLUMNS
+
+RATINGS = "data/listening/ratings.csv"
+
+COSTS = {
+    "gflops": Objective("gflops", False, "GFLOPs per 16,384-sample clip (log)", log=True),
+    "energy": Objective("energy", False, "Energy, J per 100 s of generated audio (log)", log=True),
+    "parameters": Objective("parameters_millions", False, "Parameters, millions (log)", log=True, short="parameters"),
+    "real_time_factor": Objective(
+        "real_time_factor", False, "Real-time factor (log; below 1 is faster than real time)", log=True
+    ),
+}
+
+
+def quality_objectives() -> dict[str, Objective]:
+    """Every quality the analysis can use: MOS, D_STFT (both forms) and each objective metric's columns."""
+    columns = [*D_STFT_COLUMNS.values(), *(c for m in METRICS.values() for c in m.columns)]
+    out = {"mos": Objective("mos", True, "MOS (higher is better)")}
+    for column in columns:
+        direction = "higher" if column.higher_is_better else "lower"
+        # Distances span decades between a good and a diverged model: a log axis keeps both readable.
+        log = column.name.startswith("d_stft") or column.name == "mr_stft"
+        out[column.name] = Objective(
+            column.name, column.higher_is_better, f"{column.name} ({column.unit}; {direction} is better)", log=log
+        )
+    return out
+
+
+def choose_quality(name: str, has_mos: bool) -> Objective:
+    """``auto`` is MOS when ratings exist, else D_STFT; MOS without ratings is an error saying what to add."""
+    if name == "auto":
+        name = "mos" if has_mos else "d_stft"
+    if name == "mos" and not has_mos:
+        raise ValueError(
+            f"analysis.quality is 'mos' but there are no ratings: add {RATINGS} (the listening test's export) "
+            "or choose an objective metric (e.g. d_stft)"
+        )
+    objectives = quality_objectives()
+    if name not in objectives:
+        raise ValueError(f"analysis.quality: unknown quality '{name}' (choose from auto, {', '.join(objectives)})")
+    return objectives[name]
+
+
+def runs_frame(summary: pd.DataFrame, mos: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per run in the paper's units, with quality intervals as ``{column}_ci_low/_ci_high``."""
+    frame = pd.DataFrame(
+        {
+            "model": summary["model"],
+            "size": summary["size"].astype(str),
+            "gflops": summary["gflops_per_16384_samples"],
+            "energy": summary["energy_joules_per_audio_second"] * 100.0,
+            "energy_method": summary["energy_method"],
+            "parameters_millions": summary["parameters"] / 1e6,
+            "real_time_factor": summary["real_time_factor"],
+            "d_stft": summary["d_stft"],
+        }
+    )
+    for name in quality_objectives():
+        if f"{name}_mean" in summary and summary[f"{name}_mean"].notna().any():
+            if name != "d_stft":  # D_STFT's value is the batch mean already (all clips one length)
+                frame[name] = summary[f"{name}_mean"]
+            frame[f"{name}_ci_low"] = summary[f"{name}_ci_low"]
+            frame[f"{name}_ci_high"] = summary[f"{name}_ci_high"]
+    if mos is not None:
+        rated = mos[mos["system"] != "ground_truth"][["model", "size", "mos", "boot_ci_low", "boot_ci_high"]]
+        rated = rated.rename(columns={"boot_ci_low": "mos_ci_low", "boot_ci_high": "mos_ci_high"})
+        frame = frame.merge(rated.astype({"size": str}), on=["model", "size"], how="left")
+    return frame
+
+
+def analyse_runs(
+    summary_csv: str | Path,
+    mos_csv: str | Path | None,
+    quality: str,
+    costs: list[str],
+    pareto_csv: str | Path,
+    hypervolume_json: str | Path,
+) -> tuple[pd.DataFrame, Objective, list[Objective]]:
+    """Writes the analysed frame and the hypervolumes; returns them with the objectives used."""
+    mos = pd.read_csv(mos_csv, dtype={"size": str}) if mos_csv else None
+    frame = runs_frame(pd.read_csv(summary_csv, dtype={"size": str}), mos)
+    objective = choose_quality(quality, mos is not None)
+    chosen = [COSTS[c] for c in costs]
+    ci = (f"{objective.column}_ci_low", f"{objective.column}_ci_high")
+    analysed, volumes = pareto_analysis(
+        frame,
+        objective,
+        chosen,
+        quality_ci=ci if set(ci) <= set(frame.columns) else None,
+        partitions={"energy": "energy_method"},
+    )
+    analysed.to_csv(pareto_csv, index=False)
+    Path(hypervolume_json).write_text(json.dumps({"quality": objective.column} | volumes, indent=2))
+    return analysed, objective, chosen
+
+
+def paper_overlay(quality: Objective, costs: list[Objective]) -> pd.DataFrame | None:
+    """The paper's points with their own fronts on the same objectives (None if it has no such quality)."""
+    points = paper_points()
+    available = [c for c in costs if c.column in points]
+    if quality.column not in points or not available:
+        return None
+    return pareto_analysis(points, quality, available)[0]
+
+
+def runs_figure(
+    pareto_csv: str | Path, hypervolume_json: str | Path, costs: list[str], overlay_paper: bool, out_paths: list
+) -> None:
+    """Figure 2 for the analysed runs, on the quality the analysis chose (named in ``hypervolume_json``)."""
+    runs = pd.read_csv(pareto_csv, dtype={"size": str})
+    quality = quality_objectives()[json.loads(Path(hypervolume_json).read_text())["quality"]]
+    chosen = [COSTS[c] for c in costs]
+    ci = (f"{quality.column}_ci_low", f"{quality.column}_ci_high")
+    pareto_figure(
+        runs,
+        quality,
+        chosen,
+        out_paths,
+        quality_ci=ci if set(ci) <= set(runs.columns) else None,
+        method_columns={"energy": "energy_method"},
+        overlay=paper_overlay(quality, chosen) if overlay_paper else None,
+    )

@@ -1,0 +1,180 @@
+"""One row per model and size: every number with its unit in the column name and its method beside it."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from vocoder_energy.analysis.pareto import nondominated
+from vocoder_energy.cost.carbon import kg_co2eq
+from vocoder_energy.evaluation.metrics import METRICS
+
+ENERGY_BASES = ("net", "gross")
+
+# (column, unit) in the order of the CSV; units are also in the names so a bare CSV reads unambiguously.
+COLUMNS = [
+    "model",
+    "size",
+    "parameters",
+    "train_steps",
+    "train_seconds",
+    "train_batch_size",
+    "train_device",
+    "train_energy_kwh",
+    "train_kg_co2eq",
+    "train_energy_method",
+    "d_stft",
+    "d_stft_method",
+    "gflops_per_audio_second",
+    "gmacs_per_audio_second",
+    "gflops_per_16384_samples",
+    "flops_method",
+    "real_time_factor",
+    "energy_joules_per_audio_second",  # gross or net, as energy_basis says (measurement.energy)
+    "energy_joules_per_workload",
+    "energy_basis",
+    "energy_method",
+    "energy_domains",
+    "assumed_watts",
+    "device",
+    "energy_gross_joules_per_audio_second",
+    "energy_gross_joules_per_audio_second_ci95",
+    "energy_net_joules_per_audio_second",
+    "energy_net_joules_per_audio_second_ci95",
+    "energy_net_method",
+    "idle_watts",
+    "idle_watts_ci95",
+    "average_watts",
+    "power_limit_watts",
+    "energy_backend",
+    "energy_flags",
+    "inference_kg_co2eq_per_audio_hour",
+    "peak_memory_bytes",
+    "pareto_d_stft_vs_gflops",
+    "pareto_d_stft_vs_energy",
+]
+# Objective metrics (mean over test utterances and its 95 % t-interval); empty when not computed.
+QUALITY_COLUMNS = ["d_stft", "d_stft_multiscale", *(c.name for m in METRICS.values() for c in m.columns)]
+COLUMNS += [f"{name}{part}" for name in QUALITY_COLUMNS for part in ("_mean", "_ci_low", "_ci_high")]
+
+
+def _value(value: float | None) -> float:
+    """A number for the CSV; an unavailable one is NaN (never on a Pareto front, never plotted)."""
+    return math.nan if value is None else value
+
+
+def summary_row(
+    model: str,
+    size: str,
+    train: dict,
+    quality: dict,
+    cost: dict,
+    energy_basis: str = "gross",
+    carbon_intensity: float | None = None,
+) -> dict:
+    flops, energy, timing = cost["flops"], cost["energy"], cost["time"]
+    if energy_basis not in ENERGY_BASES:
+        raise ValueError(f"measurement.energy: {energy_basis!r} is not one of {', '.join(ENERGY_BASES)}")
+    net, idle = energy["net"], energy["idle"]
+    chosen = energy if energy_basis == "gross" else net
+    net_per_second = _value(net["joules_per_audio_second"])
+    carbon = math.nan if carbon_intensity is None else kg_co2eq(net_per_second * 3600, carbon_intensity)
+    return {
+        "model": model,
+        "size": size,
+        "parameters": cost["parameters"]["value"],
+        "train_steps": train["steps"],
+        "train_seconds": train["train_seconds"],
+        "train_batch_size": train["batch_size"],
+        "train_device": train["device_name"],
+        # The training job converts with the configured carbon intensity (recorded in its JSON).
+        "train_energy_kwh": train["energy"]["kwh"],
+        "train_kg_co2eq": train["energy"]["kg_co2eq"],
+        "train_energy_method": train["energy"]["method"],
+        "d_stft": quality["d_stft"]["value"],
+        "d_stft_method": quality["d_stft"]["method"],
+        "gflops_per_audio_second": flops["per_audio_second"] / 1e9,
+        "gmacs_per_audio_second": flops["macs_per_audio_second"] / 1e9,
+        # Table 2's unit: one 16,384-sample clip (what the paper calls "per second").
+        "gflops_per_16384_samples": flops["per_audio_second"] * 16384 / flops["sample_rate"] / 1e9,
+        "flops_method": "counted",
+        "real_time_factor": timing["real_time_factor"],
+        "energy_joules_per_audio_second": _value(chosen["joules_per_audio_second"]),
+        "energy_joules_per_workload": _value(chosen["joules_per_workload"]),
+        "energy_basis": energy_basis,
+        "energy_method": energy["method"],
+        "energy_domains": "+".join(energy["domains"]) or "none",
+        "assumed_watts": energy["assumed_watts"] if energy["assumed_watts"] is not None else "",
+        "device": cost["context"]["device"],
+        "energy_gross_joules_per_audio_second": energy["joules_per_audio_second"],
+        "energy_gross_joules_per_audio_second_ci95": _value(energy["joules_per_audio_second_ci95"]),
+        "energy_net_joules_per_audio_second": net_per_second,
+        "energy_net_joules_per_audio_second_ci95": _value(net["joules_per_audio_second_ci95"]),
+        "energy_net_method": net["method"],
+        "idle_watts": _value(idle["watts"]),
+        "idle_watts_ci95": _value(idle["watts_ci95"]),
+        "average_watts": energy["average_watts"],
+        "power_limit_watts": _value(energy["power_limit_watts"]),
+        "energy_backend": energy["backend"],
+        # Each flag once, e.g. "short_window;non_positive_delta"; empty when every window passed.
+        "energy_flags": ";".join(dict.fromkeys(f["flag"] for f in energy["flags"])),
+        # Net energy of one hour of generated audio at the configured grid intensity (NaN without net).
+        "inference_kg_co2eq_per_audio_hour": carbon,
+        "peak_memory_bytes": cost["memory"]["peak_bytes"],
+    } | quality_columns(quality)
+
+
+def quality_columns(quality: dict) -> dict:
+    """``{metric}_mean/_ci_low/_ci_high`` for each aggregated metric of a quality document."""
+    metrics = quality.get("metrics", {})
+    row = {}
+    for name in QUALITY_COLUMNS:
+        aggregate = metrics.get(name, {})
+        for part, key in (("_mean", "mean"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high")):
+            row[f"{name}{part}"] = aggregate.get(key, "")
+    return row
+
+
+def build_summary(
+    jobs: list[tuple[str, str]],
+    train: list,
+    quality: list,
+    cost: list,
+    out_csv: str | Path,
+    energy_basis: str = "gross",
+    carbon_intensity: float | None = None,
+) -> list[dict]:
+    """Rows for ``jobs`` ((model, size) pairs) from the paths of their per-stage JSONs; writes the CSV.
+    ``energy_basis`` (measurement.energy; the workflow passes it, net by default) picks the energy that
+    ``energy_joules_per_*``, the Pareto flags and the figure use; ``carbon_intensity`` (kgCO2eq/kWh)
+    converts net energy to carbon."""
+    rows = [
+        summary_row(model, size, *(json.loads(Path(p).read_text()) for p in paths), energy_basis, carbon_intensity)
+        # strict: a job whose JSONs are missing must fail loudly, never vanish from the table.
+        for (model, size), paths in zip(jobs, zip(train, quality, cost, strict=True), strict=True)
+    ]
+    # Measured and estimated energies never share a front: energy fronts are computed per method.
+    points = np.array([[r["d_stft"], r["gflops_per_audio_second"], r["energy_joules_per_audio_second"]] for r in rows])
+    points = points.reshape(len(rows), 3)
+    for row, on_front in zip(rows, nondominated(points[:, [0, 1]], [False, False])):
+        row["pareto_d_stft_vs_gflops"] = bool(on_front)
+    methods = np.array([r["energy_method"] for r in rows])
+    for method in set(methods):
+        (members,) = np.nonzero(methods == method)
+        for i, on_front in zip(members, nondominated(points[members][:, [0, 2]], [False, False])):
+            rows[i]["pareto_d_stft_vs_energy"] = bool(on_front)
+    rows = [{column: row[column] for column in COLUMNS} for row in rows]
+    with open(out_csv, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def read_summary(path: str | Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))

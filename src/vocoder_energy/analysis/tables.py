@@ -1,0 +1,101 @@
+"""Table 1 (quality) and Table 2 (cost) counterparts for the user's runs, the paper's values beside each
+column (``paper_*``), as CSV and Markdown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from vocoder_energy.analysis.paper import paper_tables
+
+
+def _paper(columns: dict[str, str]) -> pd.DataFrame:
+    """The paper's rows with ``columns`` renamed (paper name -> our name with a ``paper_`` prefix)."""
+    table = paper_tables()
+    return table[["model", "size", *columns]].rename(columns=columns)
+
+
+def _interleave(frame: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """Our column then the paper's, for each pair present; model and size first."""
+    order = ["model", "size"]
+    for ours, theirs in pairs:
+        order += [c for c in (ours, f"{ours}_ci_low", f"{ours}_ci_high", theirs) if c in frame and c not in order]
+    return frame[order + [c for c in frame.columns if c not in order]]
+
+
+def table1(runs: pd.DataFrame, mos: pd.DataFrame | None = None) -> pd.DataFrame:
+    """MOS (with its bootstrap interval, when rated) and D_STFT per run beside the paper's, plus every
+    objective metric computed; the ground truth row when it was rated."""
+    costs = {"gflops", "energy", "energy_method", "parameters_millions", "real_time_factor"}
+    analysis = ("on_front_", "rank_", "on_family_front_", "possibly_efficient_")  # pareto.csv has those
+    quality_columns = [c for c in runs.columns if c not in costs and not c.startswith(analysis)]
+    frame = runs[quality_columns].copy()
+    if mos is not None and (mos["system"] == "ground_truth").any():
+        truth = mos[mos["system"] == "ground_truth"].iloc[0]
+        frame = pd.concat(
+            [
+                pd.DataFrame(
+                    [
+                        {
+                            "model": "ground_truth",
+                            "size": "",
+                            "mos": truth["mos"],
+                            "mos_ci_low": truth["boot_ci_low"],
+                            "mos_ci_high": truth["boot_ci_high"],
+                            "d_stft": 0.0,
+                        }
+                    ]  # fmt: skip
+                ),
+                frame,
+            ],
+            ignore_index=True,
+        )
+    paper = _paper({"mos": "paper_mos", "mos_pm": "paper_mos_pm", "d_stft": "paper_d_stft"})
+    frame = frame.merge(paper, on=["model", "size"], how="left")
+    return _interleave(frame, [("mos", "paper_mos"), ("mos_pm", "paper_mos_pm"), ("d_stft", "paper_d_stft")])
+
+
+def table2(runs: pd.DataFrame) -> pd.DataFrame:
+    """Parameters (M), GFLOPs per 16,384-sample clip and energy (J per 100 s of audio, with its method)
+    beside the paper's (whose energy column is printed in mJ but read as J, see ``paper``)."""
+    frame = runs[["model", "size", "parameters_millions", "gflops", "energy", "energy_method", "real_time_factor"]]
+    paper = _paper(
+        {
+            "parameters_millions": "paper_parameters_millions",
+            "gflops": "paper_gflops",
+            "energy_j_per_100s_audio": "paper_energy",
+        }
+    )
+    frame = frame.merge(paper, on=["model", "size"], how="left")
+    return _interleave(
+        frame,
+        [("parameters_millions", "paper_parameters_millions"), ("gflops", "paper_gflops"), ("energy", "paper_energy")],
+    )
+
+
+def markdown(frame: pd.DataFrame, digits: int = 4) -> str:
+    """A GitHub-flavoured Markdown table (numbers to ``digits`` significant digits, blanks for missing;
+    columns with no value at all left out)."""
+
+    def cell(value) -> str:
+        if isinstance(value, float | np.floating):
+            return "" if np.isnan(value) else f"{value:.{digits}g}"
+        return str(value)
+
+    frame = frame.dropna(axis=1, how="all")  # e.g. intervals of a single clip
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+def write_table(frame: pd.DataFrame, csv_path, markdown_path, html_path, caption: str) -> None:
+    """The table as CSV, as Markdown under ``caption``, and as an HTML page (what the report shows)."""
+    frame.to_csv(csv_path, index=False)
+    Path(markdown_path).write_text(f"{caption}\n\n{markdown(frame)}")
+    Path(html_path).write_text(
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>body{{font-family:sans-serif}}"
+        f"td,th{{padding:2px 6px}}</style></head><body><p>{caption}</p>"
+        f"{frame.to_html(index=False, na_rep='', float_format=lambda v: f'{v:.4g}')}</body></html>"
+    )

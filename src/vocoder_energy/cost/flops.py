@@ -1,0 +1,47 @@
+"""FLOPs of the whole inference path (sampling loops, flow inverses), counted by PyTorch itself."""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from vocoder_energy.models import Vocoder
+
+
+def count_generate_flops(model: Vocoder, mel: torch.Tensor) -> dict:
+    """FLOPs (2 x MACs of matmul/conv ops) of one ``generate(mel)`` call, by operator."""
+    model.prepare_inference()
+    # mkldnn off: otherwise CPU LSTMs are invisible to the counter. (Toggling it warns about TF32.)
+    with (
+        warnings.catch_warnings(action="ignore", category=UserWarning),
+        torch.backends.mkldnn.flags(enabled=False),
+        FlopCounterMode(display=False) as counter,
+    ):
+        model.generate(mel, seed=0)
+    by_op = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
+    total = int(counter.get_total_flops())
+    return {"flops": total, "macs": total // 2, "by_operator": by_op}
+
+
+def count_generate_flops_deepspeed(model: Vocoder, mel: torch.Tensor) -> dict:
+    """The same call under DeepSpeed's profiler (the paper's tool), for comparison.
+
+    DeepSpeed adds one FLOP per output element for biases and activations, and sees only operations
+    inside a submodule's ``forward``. Never time or measure energy with it: it patches torch.
+    """
+    import os
+
+    os.environ.setdefault("DS_ACCELERATOR", "cpu" if mel.device.type == "cpu" else "cuda")
+    from deepspeed.profiling.flops_profiler import FlopsProfiler
+
+    model.prepare_inference()
+    profiler = FlopsProfiler(model)
+    profiler.start_profile()
+    try:
+        model.generate(mel, seed=0)
+        flops, macs = int(profiler.get_total_flops()), int(profiler.get_total_macs())
+    finally:
+        profiler.end_profile()
+    return {"flops": flops, "macs": macs}

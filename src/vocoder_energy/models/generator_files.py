@@ -1,0 +1,34 @@
+"""A trained generator on disk: its weights plus what rebuilds it (family, size, hyperparameters).
+
+Generation and cost jobs read these files; they import the models, not the training stack.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vocoder_energy.core.files import load_file, save_file
+from vocoder_energy.models import Vocoder, build_vocoder
+
+
+def save_generator(model: Vocoder, size: str, hyperparameters: dict, path: str | Path) -> None:
+    """The trained generator (training form) plus what is needed to rebuild it."""
+    state = {k: v.detach().cpu() for k, v in model.generator.state_dict().items()}
+    save_file({"family": model.family, "size": size, "hyperparameters": hyperparameters, "generator": state}, path)
+
+
+def load_generator(path: str | Path, device: torch.device | str = "cpu", **inference_options: Any) -> Vocoder:
+    """Rebuild a vocoder from ``save_generator``'s file, ready for ``generate``.
+
+    ``inference_options`` override hyperparameters that only change how audio is generated
+    (sampling steps, WaveFlow's reverse pass, sigma), not the trained weights.
+    """
+    saved = load_file(path)
+    model = build_vocoder(saved["family"], saved["size"], **{**saved["hyperparameters"], **inference_options})
+    model.generator.load_state_dict(saved["generator"])
+    model.to(device)
+    model.prepare_inference()
+    return model

@@ -1,0 +1,68 @@
+rule synthesize_corpus:
+    input:
+        code=code("synthesize_corpus.py"),
+    output:
+        # A file, not directory(): Snakemake compares small inputs by checksum only for file outputs.
+        "data/corpus/synthetic/metadata.csv",
+    log:
+        "logs/corpus/synthetic.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    params:
+        settings=canonical(config["corpus"]["synthetic"]),
+    script:
+        "../scripts/synthesize_corpus.py"
+
+
+rule download_ljspeech:
+    input:
+        code=code("download.py"),
+    output:
+        "data/downloads/LJSpeech-1.1.tar.bz2",
+    log:
+        "logs/corpus/download_ljspeech.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    params:
+        url=config["corpus"]["ljspeech"]["url"],
+        size_bytes=config["corpus"]["ljspeech"]["size_bytes"],
+        sha256=config["corpus"]["ljspeech"]["sha256"],
+    script:
+        "../scripts/download.py"
+
+
+rule extract_ljspeech:
+    input:
+        archive="data/downloads/LJSpeech-1.1.tar.bz2",
+        code=code("extract_corpus.py"),
+    output:
+        "data/corpus/ljspeech/metadata.csv",
+    log:
+        "logs/corpus/extract_ljspeech.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    params:
+        clips=config["corpus"]["ljspeech"]["clips"],
+    script:
+        "../scripts/extract_corpus.py"
+
+
+rule features:
+    input:
+        corpus=corpus_metadata(),
+        code=code("features.py"),
+    output:
+        train="data/features/hop{hop}/train.npz",
+        test="data/features/hop{hop}/test.npz",
+        manifest="data/features/hop{hop}/manifest.json",
+    log:
+        "logs/features/hop{hop}.log",
+    benchmark:
+        "results/benchmarks/features/hop{hop}.tsv"
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    params:
+        settings=lambda wildcards: section("features")
+        | {"hop_length": int(wildcards.hop)},
+    script:
+        "../scripts/features.py"
