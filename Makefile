@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: demo test system-packages lint format dry-run clean
+.PHONY: demo test system-packages lint format dry-run clean config-docs
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(BIN)/.installed
 
 format: $(BIN)/.installed
 	$(BIN)/snakefmt .
+
+# config/README.md from the config schema's descriptions (tests/test_docs.py fails while they differ).
+config-docs: $(BIN)/.installed
+	$(BIN)/python -m vocoder_energy.core.config_docs
 
 clean:
 	rm -rf results logs .snakemake
