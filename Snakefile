@@ -1,6 +1,9 @@
 from snakemake.utils import min_version
 
-from vocoder_energy.core.config_checks import check_yaml_syntax, config_errors_stop_snakemake
+from vocoder_energy.core.config_checks import (
+    check_yaml_syntax,
+    config_errors_stop_snakemake,
+)
 
 min_version("9.0")
 

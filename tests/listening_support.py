@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from vocoder_energy.evaluation.clips import GeneratedClips, save_clips
 from vocoder_energy.listening.stimuli import Design, build_test
 
 SAMPLE_RATE = 16000
@@ -27,7 +28,7 @@ def make_generated(folder: Path, utterances: int = 4, seconds: float = 0.6, seed
     rng = np.random.default_rng(seed)
     n = int(seconds * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
-    ids = np.array([f"LJ050-{i:04d}" for i in range(utterances)])
+    ids = [f"LJ050-{i:04d}" for i in range(utterances)]
     reference = np.stack([0.2 * np.sin(2 * np.pi * (150 + 40 * i) * t) for i in range(utterances)])
     reference = (reference + 0.01 * rng.standard_normal(reference.shape)).astype(np.float32)
     paths = {}
@@ -37,7 +38,7 @@ def make_generated(folder: Path, utterances: int = 4, seconds: float = 0.6, seed
         if system.startswith("wavegrad"):
             generated = np.pad(generated, ((0, 0), (0, 256)))
         paths[system] = folder / f"{system}.npz"
-        np.savez(paths[system], generated=generated.astype(np.float32), reference=reference, ids=ids)
+        save_clips(GeneratedClips(generated.astype(np.float32), reference, ids), paths[system])
     return paths
 
 

@@ -14,17 +14,29 @@ from matplotlib.collections import PathCollection
 from stage_documents import train_json, write_stage_documents
 from torch import nn
 
-from vocoder_energy.analysis.pareto import pareto_analysis, pareto_mask
+from vocoder_energy.analysis.objectives import COSTS, quality_objectives
+from vocoder_energy.analysis.pareto import nondominated, pareto_analysis, ranks
 from vocoder_energy.analysis.plots import _panel, pareto_figure
-from vocoder_energy.analysis.runs import COSTS, quality_objectives, runs_frame
-from vocoder_energy.analysis.summary import COLUMNS, build_summary, read_summary
+from vocoder_energy.analysis.runs import runs_frame
+from vocoder_energy.analysis.summary import COLUMNS, build_summary
 from vocoder_energy.cost.probe import ProbeSettings, measure_cost
 from vocoder_energy.models.base import Vocoder
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-# ------------------------------------------------------------------------------------ pareto_mask
+# ------------------------------------------------------------------------------------ nondominated
+def pareto_mask(quality, cost, higher_quality_is_better: bool = False) -> np.ndarray:
+    """The front of quality against cost (cost minimised), through the package's one front function."""
+    points = np.column_stack([np.asarray(quality, dtype=float), np.asarray(cost, dtype=float)])
+    return nondominated(points, [higher_quality_is_better, False])
+
+
+def read_summary(path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def test_known_front_minimising_both():
     #            A     B     C     D     E     F
     quality = [0.10, 0.20, 0.30, 0.25, 0.30, 0.15]
@@ -62,6 +74,24 @@ def test_single_and_empty_inputs():
     mask = pareto_mask([], [])
     assert mask.dtype == bool and mask.shape == (0,)
     assert pareto_mask(np.array([0.2, 0.1]), np.array([1.0, 2.0])).tolist() == [True, True]
+
+
+def test_groups_have_fronts_and_ranks_of_their_own():
+    points = np.array([[0.1, 1.0], [0.2, 2.0], [0.3, 3.0], [0.2, 0.5], [0.4, 4.0]])
+    groups = ["measured", "estimated", "measured", "measured", "estimated"]
+    # Together only (0.1, 1) and (0.2, 0.5) are efficient; within "estimated", (0.2, 2) beats (0.4, 4).
+    assert nondominated(points, [False, False]).tolist() == [True, False, False, True, False]
+    assert nondominated(points, [False, False], groups).tolist() == [True, True, False, True, False]
+    assert ranks(points, [False, False], groups).tolist() == [1, 1, 2, 1, 2]
+    # A row without a group (None or NaN) is on no front and has no rank.
+    assert nondominated(points, [False, False], [None, "a", "a", float("nan"), "a"]).tolist() == [
+        False,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert np.isnan(ranks(points, [False, False], [None, "a", "a", "a", "a"])[0])
 
 
 # ---------------------------------------------------------------------------------- build_summary
@@ -162,7 +192,7 @@ def summary_inputs(tmp_path):
 
 def test_summary_csv_has_the_header_and_one_row_per_job(summary_inputs):
     jobs, train, quality, cost, out = summary_inputs
-    rows = build_summary(jobs, train, quality, cost, out)
+    rows = build_summary(jobs, train, quality, cost, out, energy_basis="gross")
     assert len(rows) == len(JOBS)
     with open(out, newline="") as handle:
         reader = csv.reader(handle)
@@ -176,7 +206,7 @@ def test_summary_csv_has_the_header_and_one_row_per_job(summary_inputs):
 
 def test_summary_units_and_methods(summary_inputs):
     jobs, train, quality, cost, out = summary_inputs
-    build_summary(jobs, train, quality, cost, out)
+    build_summary(jobs, train, quality, cost, out, energy_basis="gross")
     rows = read_summary(out)
     for i, ((model, size, d, gflops, joules, method), row) in enumerate(zip(JOBS, rows)):
         assert (row["model"], row["size"]) == (model, size)
@@ -211,7 +241,7 @@ def test_summary_units_and_methods(summary_inputs):
 
 def test_summary_pareto_flags(summary_inputs):
     jobs, train, quality, cost, out = summary_inputs
-    rows = build_summary(jobs, train, quality, cost, out)
+    rows = build_summary(jobs, train, quality, cost, out, energy_basis="gross")
     assert [r["pareto_d_stft_vs_gflops"] for r in rows] == FRONT_GFLOPS
     assert [r["pareto_d_stft_vs_energy"] for r in rows] == FRONT_ENERGY
     written = read_summary(out)
@@ -230,7 +260,7 @@ def test_summary_non_16_khz_flops_per_clip(tmp_path):
     )
     document["flops"]["sample_rate"] = 22050
     paths = write_stage_documents(tmp_path, train_json(steps=1, seconds=1.0), 0.1, document)
-    (row,) = build_summary([("melgan", "S")], *([str(p)] for p in paths), tmp_path / "s.csv")
+    (row,) = build_summary([("melgan", "S")], *([str(p)] for p in paths), tmp_path / "s.csv", energy_basis="gross")
     assert row["gflops_per_16384_samples"] == pytest.approx(8.0 * 16384 / 22050)
     assert row["energy_domains"] == "package-0"
     assert row["pareto_d_stft_vs_gflops"] is True and row["pareto_d_stft_vs_energy"] is True
@@ -242,7 +272,7 @@ def test_summary_rejects_misaligned_inputs(summary_inputs, short):
     lists = {"jobs": jobs, "train": train, "quality": quality, "cost": cost}
     lists[short] = lists[short][:-1]  # a job would otherwise silently vanish from the table
     with pytest.raises(ValueError):
-        build_summary(lists["jobs"], lists["train"], lists["quality"], lists["cost"], out)
+        build_summary(lists["jobs"], lists["train"], lists["quality"], lists["cost"], out, energy_basis="gross")
 
 
 class TinyVocoder(Vocoder):
@@ -265,7 +295,7 @@ def test_summary_reads_what_measure_cost_writes(tmp_path):
     )
     result = measure_cost(TinyVocoder(), probe, torch.device("cpu"))
     paths = write_stage_documents(tmp_path, train_json(steps=3, seconds=0.5), 0.2, result)
-    (row,) = build_summary([("tiny", "S")], *([str(p)] for p in paths), tmp_path / "s.csv")
+    (row,) = build_summary([("tiny", "S")], *([str(p)] for p in paths), tmp_path / "s.csv", energy_basis="gross")
     clip_flops = 2 * 4 * 1 * 8 * 4  # C_in x C_out x K x L_in MACs, x 2
     assert row["gflops_per_16384_samples"] == pytest.approx(clip_flops / (4 * 8) * 16384 / 1e9)
     assert row["parameters"] == 4 * 1 * 8 + 1
@@ -280,7 +310,7 @@ def test_summary_reads_what_measure_cost_writes(tmp_path):
 def analysed_runs(summary_inputs, quality="d_stft"):
     """The summary of ``summary_inputs`` through the analysis, as the workflow's analysis rule does."""
     jobs, train, quality_paths, cost, out = summary_inputs
-    build_summary(jobs, train, quality_paths, cost, out)
+    build_summary(jobs, train, quality_paths, cost, out, energy_basis="gross")
     frame = runs_frame(pd.read_csv(out, dtype={"size": str}))
     objective = quality_objectives()[quality]
     analysed, _ = pareto_analysis(

@@ -4,6 +4,7 @@ import json
 import os
 import random
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -15,7 +16,9 @@ import torch
 
 from vocoder_energy.core.files import UnsafeFileError
 from vocoder_energy.models.generator_files import load_generator
+from vocoder_energy.training import checkpoints
 from vocoder_energy.training.checkpoints import (
+    CorruptCheckpointError,
     encode,
     load_checkpoint,
     previous_path,
@@ -82,6 +85,41 @@ def test_the_latest_checkpoint_never_disappears_while_a_new_one_is_installed(tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.previous.pt", "checkpoint.pt"]
 
 
+def flip_a_header_bit(path):
+    data = bytearray(path.read_bytes())
+    data[10] ^= 0x01  # in the SHA-256
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", [truncate, flip_a_bit, flip_a_header_bit])
+def test_a_new_checkpoint_is_checked_byte_for_byte_before_it_replaces_the_latest(tmp_path, monkeypatch, damage):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(state(1), path)
+    real_fsync = os.fsync
+
+    def damaged_on_the_way_to_disk(fd):
+        real_fsync(fd)
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # the new file, not its directory
+            damage(tmp_path / "checkpoint.pt.tmp")
+
+    monkeypatch.setattr(os, "fsync", damaged_on_the_way_to_disk)
+    with pytest.raises(CorruptCheckpointError, match="checkpoint.pt.tmp: the .* read back differs"):
+        save_checkpoint(state(2), path)
+    monkeypatch.undo()
+    assert read_checkpoint(path)["step"] == 1  # the latest is untouched
+
+
+def test_saving_checks_the_hash_and_never_unpickles(tmp_path, monkeypatch):
+    def unpickled(*args, **kwargs):
+        raise AssertionError("save_checkpoint unpickled the checkpoint")
+
+    monkeypatch.setattr(checkpoints, "safe_torch_load", unpickled)
+    monkeypatch.setattr(torch, "load", unpickled)
+    save_checkpoint(state(1), tmp_path / "checkpoint.pt")
+    monkeypatch.undo()
+    assert read_checkpoint(tmp_path / "checkpoint.pt")["step"] == 1
+
+
 def test_no_readable_checkpoint_starts_over_and_says_so(tmp_path):
     path = saved_twice(tmp_path)
     truncate(path)
@@ -106,7 +144,7 @@ def test_a_checkpoint_carrying_pickled_code_is_refused_and_the_code_does_not_run
     marker = tmp_path / "code-ran"
     path = tmp_path / "checkpoint.pt"
     save_checkpoint(state(1), path)
-    # Written by hand: save_checkpoint verifies what it writes, and so would refuse it.
+    # Written by hand: the training loop never saves anything but weights and plain values.
     path.write_bytes(encode({**state(2), "extra": Payload(marker)}))
     with pytest.raises(UnsafeFileError, match=str(path)):
         load_checkpoint(path)
@@ -127,7 +165,8 @@ def test_a_generator_file_carrying_pickled_code_is_refused(tmp_path):
 JOB = """
 import sys, torch
 torch.set_num_threads(1)
-from vocoder_energy.training.loop import TrainingSettings, run_training_job
+from vocoder_energy.training.job import run_training_job
+from vocoder_energy.training.run import TrainingSettings
 features, out, root, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 settings = TrainingSettings(batch_size=2, max_steps=steps, checkpoint_every_seconds=0, seed=7)
 hyper = dict(residual_channels=4, residual_layers=2, dilation_cycle_length=2)

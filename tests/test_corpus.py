@@ -24,7 +24,7 @@ from vocoder_energy.data.corpus import (
     download,
     extract_corpus,
     make_synthetic_corpus,
-    read_metadata,
+    read_metadata_lines,
 )
 
 SR = 22050
@@ -262,7 +262,7 @@ def test_extract_corpus_unpacks_the_top_folder(archive, tmp_path):
     dest = tmp_path / "corpus" / "ljspeech"
     assert extract_corpus(path, dest, expected_clips=len(IDS)) == dest
     assert (dest / "metadata.csv").is_file()
-    assert read_metadata(dest) == IDS
+    assert check_layout(dest) == IDS
     assert sorted(p.name for p in (dest / "wavs").iterdir()) == sorted(f"{i}.wav" for i in IDS)
     for clip_id, audio in written.items():
         got, rate = sf.read(dest / "wavs" / f"{clip_id}.wav", dtype="float32")
@@ -322,10 +322,10 @@ def test_extract_corpus_expected_clips_mismatch_raises(archive, tmp_path):
 
 def test_check_layout_and_read_metadata_errors(tmp_path):
     with pytest.raises(CorpusError, match="metadata.csv"):
-        read_metadata(tmp_path)
+        read_metadata_lines(tmp_path)
     (tmp_path / "metadata.csv").write_text("\n\n")
     with pytest.raises(CorpusError, match="no clips"):
-        read_metadata(tmp_path)
+        read_metadata_lines(tmp_path)
 
 
 # --------------------------------------------------------------------------- synthetic corpus
@@ -371,7 +371,7 @@ def test_synthetic_corpus_layout_and_clip_properties(synthetic):
 
 def test_synthetic_clips_are_speech_like(synthetic):
     root = synthetic["a"]
-    for clip_id in read_metadata(root):
+    for clip_id in check_layout(root):
         audio, rate = sf.read(root / "wavs" / f"{clip_id}.wav", dtype="float64")
         power = np.abs(np.fft.rfft(audio)) ** 2
         freqs = np.fft.rfftfreq(len(audio), 1 / rate)

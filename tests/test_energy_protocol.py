@@ -301,8 +301,8 @@ def test_summary_uses_the_configured_basis_and_converts_net_energy_to_carbon(mac
 
 
 def test_the_figure_says_so_when_no_row_has_net_energy(tmp_path):
+    from vocoder_energy.analysis.objectives import COSTS, quality_objectives
     from vocoder_energy.analysis.plots import pareto_figure
-    from vocoder_energy.analysis.runs import COSTS, quality_objectives
 
     frame = pd.DataFrame(
         {"model": ["hifigan"], "size": ["S"], "d_stft": [0.1], "gflops": [2.0], "energy": [math.nan]}

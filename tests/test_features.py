@@ -15,7 +15,7 @@ import soxr
 import torch
 
 from vocoder_energy.data.audio import BadAudioError
-from vocoder_energy.data.corpus import CorpusError, make_synthetic_corpus, read_metadata
+from vocoder_energy.data.corpus import CorpusError, check_layout, make_synthetic_corpus
 from vocoder_energy.data.features import FeatureSettings, load_split, prepare_features
 
 CLIPS = 10
@@ -68,7 +68,7 @@ def test_prepare_features_writes_splits_and_manifest(corpus, per_spectrogram):
     out, manifest = per_spectrogram
     assert {p.name for p in out.iterdir()} == {"train.npz", "test.npz", "manifest.json"}
     assert json.loads((out / "manifest.json").read_text()) == manifest
-    ids = read_metadata(corpus)
+    ids = check_layout(corpus)
     train_audio, train_mel, train_ids = load_split(out / "train.npz")
     test_audio, test_mel, test_ids = load_split(out / "test.npz")
     assert train_audio.shape == (8, SEGMENT) and test_audio.shape == (2, SEGMENT)
@@ -99,7 +99,7 @@ def test_test_fraction_changes_the_split(corpus, tmp_path):
     manifest = prepare_features(corpus, tmp_path, replace(SETTINGS, test_fraction=0.3, hop_length=512))
     assert manifest["clips"] == {"train": 7, "test": 3, "skipped": 0}
     _, mel, ids = load_split(tmp_path / "test.npz")
-    assert ids == read_metadata(corpus)[7:]
+    assert ids == check_layout(corpus)[7:]
     assert mel.shape == (3, 80, 32)
 
 
@@ -123,7 +123,7 @@ def test_per_spectrogram_mel_matches_its_audio(per_spectrogram):
 def test_dataset_normalisation_uses_training_bounds_only(corpus, tmp_path):
     # Quiet training clips and loud test clips: bounds taken from all clips would keep test mels in [0, 1].
     root = _copy_corpus(corpus, tmp_path / "corpus")
-    ids = read_metadata(root)
+    ids = check_layout(root)
     for clip_id in ids[:8]:
         path = root / "wavs" / f"{clip_id}.wav"
         audio, rate = sf.read(path, dtype="float32")
@@ -152,7 +152,7 @@ def test_dataset_normalisation_uses_training_bounds_only(corpus, tmp_path):
 def test_dataset_all_clips_normalisation_is_the_authors_bounds(corpus, tmp_path):
     """Bounds over every clip (test included, before the split), running min and max starting at 0."""
     root = _copy_corpus(corpus, tmp_path / "corpus")
-    for clip_id in read_metadata(root)[:8]:  # quiet training clips, loud test clips
+    for clip_id in check_layout(root)[:8]:  # quiet training clips, loud test clips
         path = root / "wavs" / f"{clip_id}.wav"
         audio, rate = sf.read(path, dtype="float32")
         sf.write(path, audio * 0.05, rate, subtype="FLOAT")
@@ -202,7 +202,7 @@ def test_clips_are_resampled_then_padded_or_cropped(corpus, per_spectrogram):
 # --------------------------------------------------------------------------- bad files
 def test_bad_files_are_skipped_and_listed(corpus, tmp_path):
     root = _copy_corpus(corpus, tmp_path / "corpus")
-    good = read_metadata(root)
+    good = check_layout(root)
     bad = [_write_bad(root, kind) for kind in ("garbage", "empty", "nan")]
     _add_clips(root, bad, at=2)
     manifest = prepare_features(root, tmp_path / "features", replace(SETTINGS, bad_files="skip"))

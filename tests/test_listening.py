@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
 import sqlite3
 import struct
 import threading
@@ -23,8 +24,9 @@ from vocoder_energy.listening.cli import bind_warning
 from vocoder_energy.listening.gold import ANCHOR, ANCHOR_CUTOFF_HZ, ANCHOR_SNR_DB, band_limit
 from vocoder_energy.listening.mos import mos_table, read_ratings, read_screening, screen_raters
 from vocoder_energy.listening.progress import export_ratings
-from vocoder_energy.listening.server import create_app
-from vocoder_energy.listening.stimuli import GROUND_TRUTH, Design, build_test, read_key
+from vocoder_energy.listening.ratings import GROUND_TRUTH, SCALE
+from vocoder_energy.listening.server import STATIC, create_app
+from vocoder_energy.listening.stimuli import Design, build_test, read_key
 
 ALL_SYSTEMS = [*SYSTEMS, GROUND_TRUTH]
 
@@ -285,6 +287,14 @@ def test_a_bad_score_is_refused(client, built, score):
     response = rate(client, headers, participant, stimulus, score)
     assert response.status_code == 422 and "integer from 1 to 5" in response.json()["error"]
     assert stored(built[3]) == []
+
+
+def test_the_rating_page_offers_exactly_the_score_scale():
+    """The page's buttons are static HTML: they must be the scale the store and MOS accept (1 to 5)."""
+    page = (STATIC / "index.html").read_text()
+    scores = sorted(int(v) for v in re.findall(r'name="score" value="(\d+)"', page))
+    # ITU-T P.800's ACR scale, as the page's labels (Bad ... Excellent) say.
+    assert scores == list(range(SCALE[0], SCALE[1] + 1)) == [1, 2, 3, 4, 5]
 
 
 def test_refusals_of_tampering(client, built):

@@ -8,7 +8,6 @@ import pytest
 from scipy import stats
 
 from vocoder_energy.listening.mos import (
-    COLUMNS,
     RatingsError,
     anchor_check,
     mos_table,
@@ -16,13 +15,14 @@ from vocoder_energy.listening.mos import (
     read_screening,
     screen_raters,
 )
+from vocoder_energy.listening.ratings import RATINGS_COLUMNS
 
 SYSTEMS = ["hifigan_S", "melgan_S"]
 
 
 def write(tmp_path, rows, name="ratings.csv"):
     path = tmp_path / name
-    pd.DataFrame(rows, columns=COLUMNS).to_csv(path, index=False)
+    pd.DataFrame(rows, columns=RATINGS_COLUMNS).to_csv(path, index=False)
     return path
 
 
@@ -67,7 +67,7 @@ def test_bad_ratings_are_rejected_naming_file_and_line(tmp_path, change, message
 
 def test_a_missing_column_is_named(tmp_path):
     path = tmp_path / "ratings.csv"
-    pd.DataFrame(good_rows(), columns=COLUMNS).drop(columns="score").to_csv(path, index=False)
+    pd.DataFrame(good_rows(), columns=RATINGS_COLUMNS).drop(columns="score").to_csv(path, index=False)
     with pytest.raises(RatingsError, match="missing column.*score"):
         read_ratings(path)
 

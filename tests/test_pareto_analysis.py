@@ -7,10 +7,11 @@ import pandas as pd
 import pytest
 from matplotlib import pyplot as plt
 
+from vocoder_energy.analysis.objectives import COSTS
 from vocoder_energy.analysis.paper import ENERGY, GFLOPS, MOS, paper_reference_analysis, paper_tables
 from vocoder_energy.analysis.pareto import Objective, pareto_analysis
 from vocoder_energy.analysis.plots import _panel
-from vocoder_energy.analysis.runs import COSTS, choose_quality, runs_frame
+from vocoder_energy.analysis.runs import choose_quality, runs_frame
 from vocoder_energy.analysis.tables import markdown, table1, table2
 
 PAPER_FRONT = {("melgan", "S"), ("hifigan", "S"), ("hifigan", "L")}

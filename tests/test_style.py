@@ -15,8 +15,8 @@ BIN = Path(sys.executable).parent
     [
         [sys.executable, "-m", "snakemake", "--lint"],
         [str(BIN / "snakefmt"), "--check", "."],
-        [str(BIN / "ruff"), "check", "src", "tests", "benchmarks"],
-        [str(BIN / "ruff"), "format", "--check", "src", "tests", "benchmarks"],
+        [str(BIN / "ruff"), "check", "src", "tests", "benchmarks", "workflow/scripts"],
+        [str(BIN / "ruff"), "format", "--check", "src", "tests", "benchmarks", "workflow/scripts"],
     ],
     ids=["snakemake-lint", "snakefmt", "ruff-check", "ruff-format"],
 )

@@ -1,6 +1,7 @@
 import json
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,12 +10,9 @@ import torch
 from vocoder_energy.models import build_vocoder
 from vocoder_energy.models.generator_files import load_generator
 from vocoder_energy.training.checkpoints import read_checkpoint
-from vocoder_energy.training.loop import (
-    Interrupted,
-    TrainingSettings,
-    run_training_job,
-    train,
-)
+from vocoder_energy.training.job import code_files, run_key, run_training_job
+from vocoder_energy.training.loop import Interrupted, train
+from vocoder_energy.training.run import TrainingSettings
 
 TINY = dict(residual_channels=4, residual_layers=2, dilation_cycle_length=2)
 
@@ -139,3 +137,34 @@ def test_steps_logged_after_the_last_checkpoint_are_dropped_on_resume(data, tmp_
         handle.write(json.dumps({"step": 3, "seconds": 9.0, "loss": 1.0}) + "\n")
     train(tiny_model(), *data, settings(max_steps=4), checkpoint, log)
     assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def reworded(text):
+    """``text`` with its docstring reworded, a comment added and a line reformatted: the same code."""
+    return text.replace('"""', '"""Reworded. ', 1).replace("\n\n\n", "\n\n\n# a new comment\n", 1) + "\n# the end\n"
+
+
+def test_the_run_key_keeps_a_comment_edit_and_follows_a_code_edit(data, tmp_path):
+    features = tmp_path / "train.npz"
+    np.savez(features, audio=data[0], mel=data[1], ids=np.array([f"c{i}" for i in range(len(data[0]))]))
+    code = code_files(tiny_model())
+    assert {path.name for path in code} >= {"diffwave.py", "base.py", "run.py", "loop.py", "job.py", "schedules.py"}
+
+    def key(code, **budget):
+        return run_key("diffwave", "S", TINY, settings(**(budget or {"max_steps": 2})), features, code)
+
+    original = key(code)
+    assert key(code, max_steps=10) == original  # a larger budget continues the same run
+    for i, module in enumerate(code):
+        copy = tmp_path / "copies" / f"{i}_{module.name}"
+        copy.parent.mkdir(exist_ok=True)
+        copy.write_text(reworded(module.read_text()))
+        assert key([*code[:i], copy, *code[i + 1 :]]) == original, module
+        copy.write_text(module.read_text() + "\n_EDITED = True\n")
+        assert key([*code[:i], copy, *code[i + 1 :]]) != original, module
+
+
+def test_a_training_job_runs_in_the_directory_of_its_key(data, tmp_path):
+    summary = training_job(tmp_path, data, tmp_path / "out", max_steps=1)
+    key = run_key("diffwave", "S", TINY, settings(max_steps=1), tmp_path / "train.npz", code_files(tiny_model()))
+    assert Path(summary["checkpoint"]) == tmp_path / "ck" / f"diffwave_S-{key}" / "checkpoint.pt"

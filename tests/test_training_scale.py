@@ -9,9 +9,10 @@ import torch
 from vocoder_energy.models import build_vocoder
 from vocoder_energy.training.batch_size import largest_fitting_batch, resolve_batch_size, search_batch_size
 from vocoder_energy.training.checkpoints import read_checkpoint, save_checkpoint
-from vocoder_energy.training.loop import TrainingSettings, train
+from vocoder_energy.training.loop import train
 from vocoder_energy.training.monitoring import Validation
 from vocoder_energy.training.precision import LossScaleWatch, autocast, gradient_scaler
+from vocoder_energy.training.run import TrainingSettings
 from vocoder_energy.training.schedules import build_schedulers
 
 TINY = {

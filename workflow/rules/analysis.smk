@@ -39,7 +39,7 @@ rule mos:
     conda:
         "../../envs/vocoder-energy.yaml"
     params:
-        systems=[f"{model}_{size}" for model, size in JOBS],
+        systems=SYSTEMS,
         bootstrap=config["analysis"]["bootstrap"],
         max_gold_failures=config["listening"]["max_gold_failures"],
     script:

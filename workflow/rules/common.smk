@@ -1,10 +1,13 @@
 import os
 from pathlib import Path
 
+import torch
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from vocoder_energy.core.fingerprints import FingerprintStore
+from vocoder_energy.listening.ratings import RATERS_PATH, RATINGS_PATH
 from vocoder_energy.models import family_source
 from vocoder_energy.core.config_checks import (
     check_config,
@@ -26,6 +29,8 @@ ROOT = Path(workflow.basedir)
 FAMILIES = list(config["models"])
 # Every configured (model, size) pair, in config order: one training job each.
 JOBS = [(family, size) for family, sizes in config["models"].items() for size in sizes]
+# Their names in the listening test, its key and the ratings ("{model}_{size}").
+SYSTEMS = [f"{model}_{size}" for model, size in JOBS]
 
 
 wildcard_constraints:
@@ -93,6 +98,12 @@ def features(split):
 FINGERPRINTS = FingerprintStore(
     ".snakemake/fingerprints", ROOT, package_dir=ROOT / "src" / "vocoder_energy"
 )
+# Every fingerprint file exists once the workflow is read: Snakemake may list a folder before an input
+# function runs, and a file written later would then look missing.
+FINGERPRINTS.closure_files(
+    *(ROOT / "workflow/scripts").glob("*.py"),
+    *(FINGERPRINTS.package_dir / family_source(family) for family in FAMILIES),
+)
 
 
 def code(script):
@@ -115,6 +126,25 @@ def probe_input(wildcards):
     return {}
 
 
+# With CUDA here, training, generation and cost run on the GPUs and each takes a `gpu` slot
+# (`--resources gpu=N`: N at once, one GPU each). Without it the same jobs run on the CPU, take no GPU
+# slot and share the cores instead (a cluster profile sets both per rule).
+LOCAL_GPUS = torch.cuda.device_count()
+
+
+def gpu_slot(wildcards):
+    return 1 if LOCAL_GPUS else 0
+
+
+def torch_threads(wildcards):
+    """Threads of a training or generation job: 2 beside a GPU (the work is on the GPU); on a CPU the
+    cores shared among the trainings, at least one each, so that several run at once and one job's
+    single-threaded start-up, validation and checkpoint writing leave no core idle."""
+    if LOCAL_GPUS:
+        return 2
+    return max(1, (workflow.resource_settings.cores or 1) // len(JOBS))
+
+
 def every_core(wildcards):
     """All cores of a local run (--cores), so that no other job runs beside an energy window; 1 where
     no core count is known (a cluster run, whose profile reserves a whole node instead).
@@ -132,8 +162,8 @@ def per_job_sorted(pattern):
 
 
 # ---------------------------------------------------------------- analysis (listening ratings, paper)
-RATINGS = "data/listening/ratings.csv"
-RATERS = "data/listening/raters.csv"  # the export's screening (gold questions), beside the ratings
+RATINGS = RATINGS_PATH  # the listening test's export (vocoder-energy-listen export writes it there)
+RATERS = RATERS_PATH  # the export's screening (gold questions), beside the ratings
 PAPER_TABLES = os.path.relpath(ROOT / "src/vocoder_energy/reference/paper_tables.csv")
 
 

@@ -15,7 +15,7 @@ rule cost:
     # core (nothing else runs beside it) and the GPU slot; on a cluster the profile asks for a node.
     threads: every_core
     resources:
-        gpu=1,
+        gpu=gpu_slot,
     params:
         # Carbon intensity and the net/gross choice act later (summary); they do not change the measurement.
         probe=section(

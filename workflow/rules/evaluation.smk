@@ -9,9 +9,9 @@ rule generate:
         "logs/generate/{model}_{size}.log",
     conda:
         "../../envs/vocoder-energy.yaml"
-    threads: 2
+    threads: torch_threads
     resources:
-        gpu=1,
+        gpu=gpu_slot,
     params:
         clips=config["evaluation"]["test_clips"],
         inference=inference_options,

@@ -14,7 +14,7 @@ rule listening_test:
     conda:
         "../../envs/vocoder-energy.yaml"
     params:
-        systems=[f"{model}_{size}" for model, size in JOBS],
+        systems=SYSTEMS,
         design=section("listening", leave_out=("max_gold_failures",)),
         sample_rate=config["features"]["sample_rate"],
     script:

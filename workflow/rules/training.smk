@@ -14,9 +14,9 @@ rule train:
         "results/benchmarks/train/{model}_{size}.tsv"
     conda:
         "../../envs/vocoder-energy.yaml"
-    threads: 2
+    threads: torch_threads
     resources:
-        gpu=1,
+        gpu=gpu_slot,
     params:
         hyperparameters=hyperparameters,
         training=training_params(),

@@ -1,5 +1,5 @@
-from vocoder_energy.core.logs import job_log
 from vocoder_energy.analysis.audio_examples import audio_examples_page
+from vocoder_energy.core.logs import job_log
 
 with job_log(snakemake.log[0]):
     generated = dict(zip(map(tuple, snakemake.params.jobs), snakemake.input.generated, strict=True))

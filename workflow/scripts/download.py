@@ -1,5 +1,5 @@
-from vocoder_energy.data.corpus import download
 from vocoder_energy.core.logs import job_log
+from vocoder_energy.data.corpus import download
 
 with job_log(snakemake.log[0]):
     p = snakemake.params

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from vocoder_energy.data.corpus import extract_corpus
 from vocoder_energy.core.logs import job_log
+from vocoder_energy.data.corpus import extract_corpus
 
 with job_log(snakemake.log[0]):
     extract_corpus(snakemake.input.archive, Path(snakemake.output[0]).parent, expected_clips=snakemake.params.clips)

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from vocoder_energy.data.features import FeatureSettings, prepare_features
 from vocoder_energy.core.logs import job_log
+from vocoder_energy.data.features import FeatureSettings, prepare_features
 
 with job_log(snakemake.log[0]):
     settings = FeatureSettings(**snakemake.params.settings)

@@ -1,5 +1,5 @@
-from vocoder_energy.listening.stimuli import Design, build_test
 from vocoder_energy.core.logs import job_log
+from vocoder_energy.listening.stimuli import Design, build_test
 
 with job_log(snakemake.log[0]):
     manifest = build_test(

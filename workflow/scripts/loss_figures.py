@@ -1,5 +1,5 @@
-from vocoder_energy.core.logs import job_log
 from vocoder_energy.analysis.loss_figures import model_figure, overview_figure
+from vocoder_energy.core.logs import job_log
 
 with job_log(snakemake.log[0]):
     names = [f"{model}_{size}" for model, size in snakemake.params.jobs]

@@ -1,13 +1,10 @@
-import numpy as np
-
+from vocoder_energy.core.files import write_text
 from vocoder_energy.core.logs import job_log
+from vocoder_energy.evaluation.clips import load_clips
 from vocoder_energy.listening.mos import anchor_check, mos_table, read_ratings, read_screening, screen_raters
 
 with job_log(snakemake.log[0]):
-    utterances = set()
-    for path in snakemake.input.generated:
-        with np.load(path) as data:
-            utterances.update(str(i) for i in data["ids"])
+    utterances = {utterance for path in snakemake.input.generated for utterance in load_clips(path).ids}
     ratings = read_ratings(snakemake.input.ratings, systems=snakemake.params.systems, utterances=utterances)
     raters = snakemake.input.raters[0] if snakemake.input.raters else None
     screening = read_screening(raters) if raters else None
@@ -18,4 +15,4 @@ with job_log(snakemake.log[0]):
         print(anchor)
     table = mos_table(ratings, resamples=snakemake.params.bootstrap)
     print(table.to_string())
-    table.to_csv(snakemake.output[0], index=False)
+    write_text(table.to_csv(index=False), snakemake.output[0])

@@ -1,5 +1,5 @@
-from vocoder_energy.core.logs import job_log
 from vocoder_energy.analysis.paper import write_paper_reference
+from vocoder_energy.core.logs import job_log
 
 with job_log(snakemake.log[0]):
     o = snakemake.output

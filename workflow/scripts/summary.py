@@ -1,5 +1,5 @@
-from vocoder_energy.core.logs import job_log
 from vocoder_energy.analysis.summary import build_summary
+from vocoder_energy.core.logs import job_log
 
 with job_log(snakemake.log[0]):
     i, p = snakemake.input, snakemake.params

@@ -12,6 +12,8 @@ import numpy as np
 import soundfile as sf
 
 from vocoder_energy.analysis.plots import label
+from vocoder_energy.core.files import write_text
+from vocoder_energy.evaluation.clips import load_clips
 
 
 def wav_data_uri(audio: np.ndarray, sample_rate: int) -> str:
@@ -32,15 +34,15 @@ def audio_examples_page(
 ) -> int:
     """A table of the first ``examples`` test clips: ground truth, then each model's generation.
 
-    ``generated`` maps (model, size) to the generate rule's ``.npz`` (generated, reference, ids).
+    ``generated`` maps (model, size) to the generate rule's clips file (``evaluation.clips``).
     Returns the number of clips per model on the page.
     """
     columns, reference, ids = [], None, None
     for (model, size), path in generated.items():
-        with np.load(path) as data:
-            columns.append((label(model, size), data["generated"][:examples]))
-            if reference is None or len(data["reference"]) > len(reference):
-                reference, ids = data["reference"][:examples], [str(i) for i in data["ids"][:examples]]
+        clips = load_clips(path)
+        columns.append((label(model, size), clips.generated[:examples]))
+        if reference is None or len(clips.reference) > len(reference):
+            reference, ids = clips.reference[:examples], clips.ids[:examples]
     count = 0 if reference is None else len(reference)
     head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in columns)
     rows = []
@@ -49,12 +51,13 @@ def audio_examples_page(
         for _, audio in columns:
             cells.append(f"<td>{_player(audio[i], sample_rate)}</td>" if i < len(audio) else "<td></td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    Path(out_html).write_text(
+    write_text(
         "<!DOCTYPE html><html><head><meta charset='utf-8'><title>Listening examples</title>"
         "<style>body{font-family:sans-serif}td,th{padding:4px 8px;border-bottom:1px solid #ddd}"
         "audio{width:220px}</style></head><body>"
         f"<p>The first {count} test clips: the ground truth, then each model's generation from its mel "
         "spectrogram (at the native level, clipped to [-1, 1]).</p>"
-        f"<table><tr><th>clip</th><th>ground truth</th>{head}</tr>{''.join(rows)}</table></body></html>"
+        f"<table><tr><th>clip</th><th>ground truth</th>{head}</tr>{''.join(rows)}</table></body></html>",
+        out_html,
     )
     return count

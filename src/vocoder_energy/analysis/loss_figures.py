@@ -1,12 +1,11 @@
 """Loss curves of training runs: one figure per model (every loss it logs) and one overview of all.
 
-Reads the loss logs the training jobs write (JSON lines: ``step``, ``seconds``, the family's losses,
-and validation records: ``val_d_stft`` and ``val_<loss>`` on held-out clips).
+Reads the loss logs the training jobs write (``training.loss_log``: step records with the family's
+losses, and validation records with D_STFT and the generator's losses on held-out clips).
 """
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -17,7 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-VALIDATION_KEY = "val_d_stft"
+from vocoder_energy.training import loss_log  # noqa: E402
+
 Series = tuple[np.ndarray, np.ndarray]  # (steps, values)
 
 
@@ -27,27 +27,23 @@ class LossLog:
     def __init__(self, path: str | Path):
         losses: dict[str, tuple[list, list]] = {}
         held_out: dict[str, tuple[list, list]] = {}
-        for line in Path(path).read_text().splitlines():
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            is_validation = VALIDATION_KEY in record
-            for key, value in record.items():
-                if key in ("step", "seconds"):
-                    continue
-                if is_validation:  # val_d_stft, and val_<loss> for each of the generator's losses
-                    key = key.removeprefix("val_") if key != VALIDATION_KEY else key
-                    target = held_out
-                else:
-                    target = losses
-                target.setdefault(key, ([], []))
-                target[key][0].append(record["step"])
-                target[key][1].append(value)
+        d_stft: tuple[list, list] = ([], [])
+        for record in loss_log.read(path):
+            if loss_log.is_validation(record):
+                _add(d_stft, record["step"], record[loss_log.D_STFT])
+                for name, value in loss_log.held_out_losses(record).items():
+                    _add(held_out.setdefault(name, ([], [])), record["step"], value)
+            else:
+                for name, value in loss_log.losses(record).items():
+                    _add(losses.setdefault(name, ([], [])), record["step"], value)
         self.losses: dict[str, Series] = _as_arrays(losses)
-        held = _as_arrays(held_out)
-        empty = (np.array([], dtype=int), np.array([], dtype=float))
-        self.validation_d_stft: Series = held.pop(VALIDATION_KEY, empty)
-        self.held_out_losses: dict[str, Series] = held
+        self.validation_d_stft: Series = (np.array(d_stft[0], dtype=int), np.array(d_stft[1], dtype=float))
+        self.held_out_losses: dict[str, Series] = _as_arrays(held_out)
+
+
+def _add(series: tuple[list, list], step: int, value: float | None) -> None:
+    series[0].append(step)
+    series[1].append(value)
 
 
 def _as_arrays(series: dict[str, tuple[list, list]]) -> dict[str, Series]:

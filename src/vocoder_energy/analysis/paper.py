@@ -18,14 +18,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from vocoder_energy.analysis.pareto import Objective, pareto_analysis
+from vocoder_energy.analysis.objectives import COSTS, quality_objectives
+from vocoder_energy.analysis.pareto import pareto_analysis
+from vocoder_energy.core.files import write_json, write_text
+from vocoder_energy.listening.ratings import GROUND_TRUTH
 
-PAPER_WORKLOAD_SECONDS = 100.0  # 10 clips x 10 s
 ENERGY_UNIT_NOTE = "Table 2 prints mJ; read as J per 100 s of generated audio (10 clips x 10 s), see paper.py"
 
-MOS = Objective("mos", True, "MOS (higher is better)")
-GFLOPS = Objective("gflops", False, "GFLOPs per 16,384-sample clip (log)", log=True)
-ENERGY = Objective("energy", False, "Energy, J per 100 s of generated audio (log)", log=True)
+# Figure 2's objectives: MOS against GFLOPs and against energy.
+MOS = quality_objectives()["mos"]
+GFLOPS, ENERGY = COSTS["gflops"], COSTS["energy"]
 
 
 def paper_tables() -> pd.DataFrame:
@@ -39,7 +41,7 @@ def paper_tables() -> pd.DataFrame:
 def paper_points() -> pd.DataFrame:
     """The 18 configurations with the columns of the analysis: model, size, mos, gflops, energy, parameters."""
     table = paper_tables()
-    table = table[table["model"] != "ground_truth"].reset_index(drop=True)
+    table = table[table["model"] != GROUND_TRUTH].reset_index(drop=True)
     return pd.DataFrame(
         {
             "model": table["model"],
@@ -63,13 +65,11 @@ def paper_reference_analysis() -> tuple[pd.DataFrame, dict]:
 
 def write_paper_reference(pareto_csv: str | Path, hypervolume_json: str | Path, figure_paths: list) -> pd.DataFrame:
     """``pareto.csv``, the hypervolumes and Figure 2's two panels, from the published numbers alone."""
-    import json
-
     from vocoder_energy.analysis.plots import pareto_figure
 
     analysed, volumes = paper_reference_analysis()
-    analysed.to_csv(pareto_csv, index=False)
-    Path(hypervolume_json).write_text(json.dumps(volumes, indent=2))
+    write_text(analysed.to_csv(index=False), pareto_csv)
+    write_json(volumes, hypervolume_json)
     pareto_figure(
         analysed,
         MOS,

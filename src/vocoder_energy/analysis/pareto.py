@@ -10,6 +10,7 @@ partition, so measured and estimated energies never share a front.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import moocore
@@ -30,35 +31,61 @@ class Objective:
         return self.short or self.column
 
 
-def pareto_mask(quality, cost, higher_quality_is_better: bool = False) -> np.ndarray:
-    """True for the points no other point beats on both quality and cost (cost is always minimised).
+# Prefixes of the per-row columns ``pareto_analysis`` adds (then the objective set's suffix).
+ANALYSIS_PREFIXES = ("on_front_", "rank_", "on_family_front_", "possibly_efficient_")
 
-    Ties are kept (weakly non-dominated), and points with a missing value are never on the front.
+
+def _group_rows(count: int, groups: Sequence | None) -> list[np.ndarray]:
+    """Row indices of each group of ``groups`` (one hashable label per row; all rows when None).
+
+    A missing label (None, NaN) belongs to no group: such a row is never on a front and has no rank.
     """
-    points = np.column_stack([np.asarray(quality, dtype=float), np.asarray(cost, dtype=float)])
-    return nondominated(points, [higher_quality_is_better, False])
+    if groups is None:
+        return [np.arange(count)]
+    members: dict = {}
+    for row, label in enumerate(groups):
+        if not _missing(label):
+            members.setdefault(label, []).append(row)
+    return [np.array(rows) for rows in members.values()]
 
 
-def nondominated(points: np.ndarray, maximise: list[bool]) -> np.ndarray:
-    """Weakly non-dominated rows of ``points`` (n, k); rows with a non-finite value are never on it."""
+def _as_points(points, maximise: list[bool]) -> np.ndarray:
+    """``points`` as a float array of one row per point and one column per objective (also when empty)."""
     points = np.asarray(points, dtype=float)
-    if len(points) == 0:
-        return np.zeros(0, dtype=bool)
-    points = points.reshape(len(points), -1)
+    return points.reshape(len(points), len(maximise))
+
+
+def _missing(label) -> bool:
+    return label is None or (isinstance(label, float) and np.isnan(label))
+
+
+def nondominated(points: np.ndarray, maximise: list[bool], groups: Sequence | None = None) -> np.ndarray:
+    """Weakly non-dominated rows of ``points`` (n, k), through moocore: the package's one Pareto front.
+
+    Ties are kept; rows with a non-finite value are never on the front (and dominate nothing). With
+    ``groups`` (a label per row), each group has its own front: e.g. measured and estimated energies
+    never share one.
+    """
+    points = _as_points(points, maximise)
     mask = np.zeros(len(points), dtype=bool)
     finite = np.all(np.isfinite(points), axis=1)
-    if finite.any():
-        mask[finite] = moocore.is_nondominated(points[finite], maximise=maximise, keep_weakly=True)
+    for rows in _group_rows(len(points), groups):
+        rows = rows[finite[rows]]
+        if len(rows):
+            mask[rows] = moocore.is_nondominated(points[rows], maximise=maximise, keep_weakly=True)
     return mask
 
 
-def ranks(points: np.ndarray, maximise: list[bool]) -> np.ndarray:
-    """Pareto rank of each row, 1 = the front, 2 = the front once rank 1 is removed, ...; NaN if missing."""
-    points = np.asarray(points, dtype=float).reshape(len(points), -1)
+def ranks(points: np.ndarray, maximise: list[bool], groups: Sequence | None = None) -> np.ndarray:
+    """Pareto rank of each row, 1 = the front, 2 = the front once rank 1 is removed, ...; NaN if missing.
+    With ``groups``, ranks within each group (as ``nondominated``)."""
+    points = _as_points(points, maximise)
     out = np.full(len(points), np.nan)
     finite = np.all(np.isfinite(points), axis=1)
-    if finite.any():
-        out[finite] = moocore.pareto_rank(points[finite], maximise=maximise) + 1
+    for rows in _group_rows(len(points), groups):
+        rows = rows[finite[rows]]
+        if len(rows):
+            out[rows] = moocore.pareto_rank(points[rows], maximise=maximise) + 1
     return out
 
 
@@ -100,19 +127,14 @@ def _analyse_set(
     """Front, rank, family sub-front and "possibly efficient" columns for one objective set."""
     maximise = [o.higher_is_better for o in objectives]
     values = _values(frame, objectives)
-    out = {
-        f"on_front_{suffix}": np.zeros(len(frame), dtype=bool),
-        f"rank_{suffix}": np.full(len(frame), np.nan),
-        f"on_family_front_{suffix}": np.zeros(len(frame), dtype=bool),
-    }
     groups = frame[partition].to_numpy() if partition else np.zeros(len(frame))
-    for group in pd.unique(groups):
-        rows = np.flatnonzero(groups == group)
-        out[f"on_front_{suffix}"][rows] = nondominated(values[rows], maximise)
-        out[f"rank_{suffix}"][rows] = ranks(values[rows], maximise)
-        for fam in pd.unique(frame[family].to_numpy()[rows]):
-            members = rows[frame[family].to_numpy()[rows] == fam]
-            out[f"on_family_front_{suffix}"][members] = nondominated(values[members], maximise)
+    # Each family's own front (the paper's sub-Pareto fronts) lies within its partition.
+    families = [None if _missing(group) else (group, fam) for group, fam in zip(groups, frame[family].to_numpy())]
+    out = {
+        f"on_front_{suffix}": nondominated(values, maximise, groups),
+        f"rank_{suffix}": ranks(values, maximise, groups),
+        f"on_family_front_{suffix}": nondominated(values, maximise, families),
+    }
     if quality_optimistic is not None:
         # Dominated, but at the optimistic end of its quality interval it would join the front.
         possibly = np.zeros(len(frame), dtype=bool)

@@ -68,54 +68,75 @@ def _panel(
     """One scatter of quality against ``cost``; returns the labels of the rows left out (no finite value)."""
     finite = np.isfinite(frame[quality.column].astype(float)) & np.isfinite(frame[cost.column].astype(float))
     plotted, left_out = frame[finite], frame[~finite]
-    if overlay is not None and {quality.column, cost.column} <= set(overlay.columns):
-        for model, points in overlay.groupby("model"):
-            ax.scatter(
-                points[cost.column],
-                points[quality.column],
-                marker=FAMILY_MARKERS.get(model, "o"),
-                s=40,
-                color="0.6",
-                alpha=0.45,
-                zorder=1,
-            )
-        paper_front = overlay[overlay.get(f"on_front_{cost.key}", pd.Series(False, index=overlay.index))]
-        paper_front = paper_front.sort_values(cost.column)
-        ax.step(
-            paper_front[cost.column], paper_front[quality.column], where="post", color="0.6", ls="-.", lw=0.8, zorder=1
-        )
+    if overlay is not None and not {quality.column, cost.column} <= set(overlay.columns):
+        overlay = None  # the paper has no such column (e.g. a metric it did not report)
     estimated = (
         plotted[method_column].eq("estimated")
         if method_column and method_column in plotted
         else pd.Series(False, index=plotted.index)
     )
-    markers = []  # one artist per point: adjustText keeps labels off their extent
+    if overlay is not None:
+        _paper_points(ax, overlay, quality, cost)
+    _points(ax, plotted, quality, cost, estimated)
+    _error_bars(ax, plotted, quality, cost, quality_ci)
+    _fronts(ax, plotted, quality, cost, estimated)
+    _axes(ax, quality, cost, plotted.empty, overlaid=overlay is not None and len(overlay) > 0)
+    _labels(ax, plotted, overlay, quality, cost)
+    return [label(r["model"], r["size"]) for _, r in left_out.iterrows()]
+
+
+def _paper_points(ax, overlay: pd.DataFrame, quality: Objective, cost: Objective) -> None:
+    """The paper's published points and front, in grey behind ours."""
+    for model, points in overlay.groupby("model"):
+        ax.scatter(
+            points[cost.column],
+            points[quality.column],
+            marker=FAMILY_MARKERS.get(model, "o"),
+            s=40,
+            color="0.6",
+            alpha=0.45,
+            zorder=1,
+        )
+    paper_front = overlay[overlay.get(f"on_front_{cost.key}", pd.Series(False, index=overlay.index))]
+    paper_front = paper_front.sort_values(cost.column)
+    ax.step(paper_front[cost.column], paper_front[quality.column], where="post", color="0.6", ls="-.", lw=0.8, zorder=1)
+
+
+def _points(ax, plotted: pd.DataFrame, quality: Objective, cost: Objective, estimated: pd.Series) -> None:
+    """One marker per model (family shape, size colour, hollow when its energy is estimated)."""
     for (_, row), hollow in zip(plotted.iterrows(), estimated):
         colour = SIZE_COLOURS.get(row["size"], "grey")
-        markers.append(
-            ax.scatter(
-                row[cost.column],
-                row[quality.column],
-                marker=FAMILY_MARKERS.get(row["model"], "o"),
-                s=70,
-                facecolors="none" if hollow else colour,
-                edgecolors=colour,
-                linewidths=1.5,
-                zorder=3,
-            )
+        ax.scatter(
+            row[cost.column],
+            row[quality.column],
+            marker=FAMILY_MARKERS.get(row["model"], "o"),
+            s=70,
+            facecolors="none" if hollow else colour,
+            edgecolors=colour,
+            linewidths=1.5,
+            zorder=3,
         )
-    if quality_ci is not None and set(quality_ci) <= set(plotted.columns):
-        low, high = plotted[quality_ci[0]].astype(float), plotted[quality_ci[1]].astype(float)
-        y = plotted[quality.column].astype(float)
-        ax.errorbar(
-            plotted[cost.column],
-            y,
-            yerr=[np.maximum(y - low, 0).fillna(0), np.maximum(high - y, 0).fillna(0)],
-            fmt="none",
-            ecolor="0.4",
-            elinewidth=0.8,
-            zorder=2,
-        )
+
+
+def _error_bars(ax, plotted: pd.DataFrame, quality: Objective, cost: Objective, quality_ci) -> None:
+    if quality_ci is None or not set(quality_ci) <= set(plotted.columns):
+        return
+    low, high = plotted[quality_ci[0]].astype(float), plotted[quality_ci[1]].astype(float)
+    y = plotted[quality.column].astype(float)
+    ax.errorbar(
+        plotted[cost.column],
+        y,
+        yerr=[np.maximum(y - low, 0).fillna(0), np.maximum(high - y, 0).fillna(0)],
+        fmt="none",
+        ecolor="0.4",
+        elinewidth=0.8,
+        zorder=2,
+    )
+
+
+def _fronts(ax, plotted: pd.DataFrame, quality: Objective, cost: Objective, estimated: pd.Series) -> None:
+    """Family sub-fronts (dotted), the Pareto front (red; dashed for estimated energy), red rings on its
+    points and orange rings on possibly efficient ones."""
     family_front = f"on_family_front_{cost.key}"
     if family_front in plotted:  # each family's own size front (the paper's "sub-Pareto fronts")
         for _, members in plotted[plotted[family_front].astype(bool)].groupby("model"):
@@ -134,12 +155,8 @@ def _panel(
             alpha=0.6,
             zorder=2,
         )
-    for _, row in front.iterrows():
-        markers.append(
-            ax.scatter(
-                row[cost.column], row[quality.column], s=260, facecolors="none", edgecolors="red", lw=1.5, zorder=4
-            )
-        )
+    for _, row in front.iterrows():  # one ring per point, as the tests and adjustText see points
+        ax.scatter(row[cost.column], row[quality.column], s=260, facecolors="none", edgecolors="red", lw=1.5, zorder=4)
     possibly = plotted[plotted.get(f"possibly_efficient_{cost.key}", pd.Series(False, index=plotted.index)) == True]  # noqa: E712
     ax.scatter(
         possibly[cost.column],
@@ -151,14 +168,12 @@ def _panel(
         lw=1.2,
         zorder=4,
     )
-    texts = [
-        ax.text(row[cost.column], row[quality.column], label(row["model"], row["size"]), fontsize=7, zorder=5)
-        for _, row in plotted.iterrows()
-    ]
-    if plotted.empty:  # e.g. net energy where every row's energy could only be estimated (no idle baseline)
+
+
+def _axes(ax, quality: Objective, cost: Objective, empty: bool, overlaid: bool) -> None:
+    if empty:  # e.g. net energy where every row's energy could only be estimated (no idle baseline)
         ax.text(0.5, 0.5, "nothing to plot (no finite value)", transform=ax.transAxes, ha="center", color="firebrick")
-    overlaid = overlay is not None and {quality.column, cost.column} <= set(overlay.columns) and len(overlay)
-    if not plotted.empty or overlaid:  # a log axis without data cannot place its ticks
+    if not empty or overlaid:  # a log axis without data cannot place its ticks
         ax.set_xscale("log")
         _log_axis(ax.xaxis)
         if quality.log:
@@ -168,24 +183,32 @@ def _panel(
     ax.set_ylabel(quality.label)
     ax.grid(True, which="both", alpha=0.3)
     ax.margins(0.12)  # room for labels of points at the edges
-    if texts:
-        # Labels keep clear of each other and of every marker (a ring of points around each), the paper's too.
-        centres = [plotted[[cost.column, quality.column]].to_numpy(float)]
-        if overlay is not None and {quality.column, cost.column} <= set(overlay.columns):
-            centres.append(overlay[[cost.column, quality.column]].to_numpy(float))
-        avoid = _rings(ax, np.concatenate(centres), radius_px=14)
-        adjust_text(
-            texts,
-            x=avoid[:, 0],
-            y=avoid[:, 1],
-            ax=ax,
-            expand=(1.2, 1.5),
-            force_static=(0.3, 0.6),
-            force_text=(0.3, 0.6),
-            arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.4},
-            min_arrow_len=8,
-        )
-    return [label(r["model"], r["size"]) for _, r in left_out.iterrows()]
+
+
+def _labels(ax, plotted: pd.DataFrame, overlay: pd.DataFrame | None, quality: Objective, cost: Objective) -> None:
+    """A label per point, kept clear of each other and of every marker (a ring of points around each),
+    the paper's too."""
+    texts = [
+        ax.text(row[cost.column], row[quality.column], label(row["model"], row["size"]), fontsize=7, zorder=5)
+        for _, row in plotted.iterrows()
+    ]
+    if not texts:
+        return
+    centres = [plotted[[cost.column, quality.column]].to_numpy(float)]
+    if overlay is not None:
+        centres.append(overlay[[cost.column, quality.column]].to_numpy(float))
+    avoid = _rings(ax, np.concatenate(centres), radius_px=14)
+    adjust_text(
+        texts,
+        x=avoid[:, 0],
+        y=avoid[:, 1],
+        ax=ax,
+        expand=(1.2, 1.5),
+        force_static=(0.3, 0.6),
+        force_text=(0.3, 0.6),
+        arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.4},
+        min_arrow_len=8,
+    )
 
 
 def pareto_figure(

@@ -1,8 +1,5 @@
 """The Pareto analysis of the user's runs: the summary (and MOS, when rated) as one frame in the paper's
-units, the chosen quality and cost objectives, fronts, ranks and hypervolumes.
-
-Units follow Table 2 so that the paper's points can be drawn beside the user's: GFLOPs per 16,384-sample
-clip, energy in J per 100 s of generated audio (the paper's 10 x 10 s workload), parameters in millions.
+units (see ``objectives``), the chosen quality and cost objectives, fronts, ranks and hypervolumes.
 """
 
 from __future__ import annotations
@@ -12,36 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from vocoder_energy.analysis.objectives import COSTS, ENERGY_WORKLOAD_SECONDS, QUALITY_CHOICES, quality_objectives
 from vocoder_energy.analysis.paper import paper_points
 from vocoder_energy.analysis.pareto import Objective, pareto_analysis
 from vocoder_energy.analysis.plots import pareto_figure
-from vocoder_energy.evaluation.metrics import METRICS
-from vocoder_energy.evaluation.quality import D_STFT_COLUMNS
-
-RATINGS = "data/listening/ratings.csv"
-
-COSTS = {
-    "gflops": Objective("gflops", False, "GFLOPs per 16,384-sample clip (log)", log=True),
-    "energy": Objective("energy", False, "Energy, J per 100 s of generated audio (log)", log=True),
-    "parameters": Objective("parameters_millions", False, "Parameters, millions (log)", log=True, short="parameters"),
-    "real_time_factor": Objective(
-        "real_time_factor", False, "Real-time factor (log; below 1 is faster than real time)", log=True
-    ),
-}
-
-
-def quality_objectives() -> dict[str, Objective]:
-    """Every quality the analysis can use: MOS, D_STFT (both forms) and each objective metric's columns."""
-    columns = [*D_STFT_COLUMNS.values(), *(c for m in METRICS.values() for c in m.columns)]
-    out = {"mos": Objective("mos", True, "MOS (higher is better)")}
-    for column in columns:
-        direction = "higher" if column.higher_is_better else "lower"
-        # Distances span decades between a good and a diverged model: a log axis keeps both readable.
-        log = column.name.startswith("d_stft") or column.name == "mr_stft"
-        out[column.name] = Objective(
-            column.name, column.higher_is_better, f"{column.name} ({column.unit}; {direction} is better)", log=log
-        )
-    return out
+from vocoder_energy.core.files import write_json, write_text
+from vocoder_energy.listening.ratings import GROUND_TRUTH, RATINGS_PATH
 
 
 def choose_quality(name: str, has_mos: bool) -> Objective:
@@ -50,13 +23,12 @@ def choose_quality(name: str, has_mos: bool) -> Objective:
         name = "mos" if has_mos else "d_stft"
     if name == "mos" and not has_mos:
         raise ValueError(
-            f"analysis.quality is 'mos' but there are no ratings: add {RATINGS} (the listening test's export) "
+            f"analysis.quality is 'mos' but there are no ratings: add {RATINGS_PATH} (the listening test's export) "
             "or choose an objective metric (e.g. d_stft)"
         )
-    objectives = quality_objectives()
-    if name not in objectives:
-        raise ValueError(f"analysis.quality: unknown quality '{name}' (choose from auto, {', '.join(objectives)})")
-    return objectives[name]
+    if name not in QUALITY_CHOICES:
+        raise ValueError(f"analysis.quality: unknown quality '{name}' (choose from {', '.join(QUALITY_CHOICES)})")
+    return quality_objectives()[name]
 
 
 def runs_frame(summary: pd.DataFrame, mos: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -66,7 +38,7 @@ def runs_frame(summary: pd.DataFrame, mos: pd.DataFrame | None = None) -> pd.Dat
             "model": summary["model"],
             "size": summary["size"].astype(str),
             "gflops": summary["gflops_per_16384_samples"],
-            "energy": summary["energy_joules_per_audio_second"] * 100.0,
+            "energy": summary["energy_joules_per_audio_second"] * ENERGY_WORKLOAD_SECONDS,
             "energy_method": summary["energy_method"],
             "parameters_millions": summary["parameters"] / 1e6,
             "real_time_factor": summary["real_time_factor"],
@@ -80,7 +52,7 @@ def runs_frame(summary: pd.DataFrame, mos: pd.DataFrame | None = None) -> pd.Dat
             frame[f"{name}_ci_low"] = summary[f"{name}_ci_low"]
             frame[f"{name}_ci_high"] = summary[f"{name}_ci_high"]
     if mos is not None:
-        rated = mos[mos["system"] != "ground_truth"][["model", "size", "mos", "boot_ci_low", "boot_ci_high"]]
+        rated = mos[mos["system"] != GROUND_TRUTH][["model", "size", "mos", "boot_ci_low", "boot_ci_high"]]
         rated = rated.rename(columns={"boot_ci_low": "mos_ci_low", "boot_ci_high": "mos_ci_high"})
         frame = frame.merge(rated.astype({"size": str}), on=["model", "size"], how="left")
     return frame
@@ -107,8 +79,8 @@ def analyse_runs(
         quality_ci=ci if set(ci) <= set(frame.columns) else None,
         partitions={"energy": "energy_method"},
     )
-    analysed.to_csv(pareto_csv, index=False)
-    Path(hypervolume_json).write_text(json.dumps({"quality": objective.column} | volumes, indent=2))
+    write_text(analysed.to_csv(index=False), pareto_csv)
+    write_json({"quality": objective.column} | volumes, hypervolume_json)
     return analysed, objective, chosen
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
@@ -10,10 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from vocoder_energy.analysis.pareto import nondominated
+from vocoder_energy.core.files import write_csv
 from vocoder_energy.cost.carbon import kg_co2eq
-from vocoder_energy.evaluation.metrics import METRICS
+from vocoder_energy.evaluation.metrics import QUALITY_COLUMNS
 
-ENERGY_BASES = ("net", "gross")
+ENERGY_BASES = ("net", "gross")  # measurement.energy
 
 # (column, unit) in the order of the CSV; units are also in the names so a bare CSV reads unambiguously.
 COLUMNS = [
@@ -58,8 +58,7 @@ COLUMNS = [
     "pareto_d_stft_vs_energy",
 ]
 # Objective metrics (mean over test utterances and its 95 % t-interval); empty when not computed.
-QUALITY_COLUMNS = ["d_stft", "d_stft_multiscale", *(c.name for m in METRICS.values() for c in m.columns)]
-COLUMNS += [f"{name}{part}" for name in QUALITY_COLUMNS for part in ("_mean", "_ci_low", "_ci_high")]
+COLUMNS += [f"{c.name}{part}" for c in QUALITY_COLUMNS for part in ("_mean", "_ci_low", "_ci_high")]
 
 
 def _value(value: float | None) -> float:
@@ -73,7 +72,7 @@ def summary_row(
     train: dict,
     quality: dict,
     cost: dict,
-    energy_basis: str = "gross",
+    energy_basis: str,
     carbon_intensity: float | None = None,
 ) -> dict:
     flops, energy, timing = cost["flops"], cost["energy"], cost["time"]
@@ -132,7 +131,7 @@ def quality_columns(quality: dict) -> dict:
     """``{metric}_mean/_ci_low/_ci_high`` for each aggregated metric of a quality document."""
     metrics = quality.get("metrics", {})
     row = {}
-    for name in QUALITY_COLUMNS:
+    for name in (c.name for c in QUALITY_COLUMNS):
         aggregate = metrics.get(name, {})
         for part, key in (("_mean", "mean"), ("_ci_low", "ci_low"), ("_ci_high", "ci_high")):
             row[f"{name}{part}"] = aggregate.get(key, "")
@@ -145,11 +144,11 @@ def build_summary(
     quality: list,
     cost: list,
     out_csv: str | Path,
-    energy_basis: str = "gross",
+    energy_basis: str,
     carbon_intensity: float | None = None,
 ) -> list[dict]:
     """Rows for ``jobs`` ((model, size) pairs) from the paths of their per-stage JSONs; writes the CSV.
-    ``energy_basis`` (measurement.energy; the workflow passes it, net by default) picks the energy that
+    ``energy_basis`` (measurement.energy: no default here, the schema's is the one) picks the energy that
     ``energy_joules_per_*``, the Pareto flags and the figure use; ``carbon_intensity`` (kgCO2eq/kWh)
     converts net energy to carbon."""
     rows = [
@@ -157,24 +156,15 @@ def build_summary(
         # strict: a job whose JSONs are missing must fail loudly, never vanish from the table.
         for (model, size), paths in zip(jobs, zip(train, quality, cost, strict=True), strict=True)
     ]
-    # Measured and estimated energies never share a front: energy fronts are computed per method.
     points = np.array([[r["d_stft"], r["gflops_per_audio_second"], r["energy_joules_per_audio_second"]] for r in rows])
     points = points.reshape(len(rows), 3)
-    for row, on_front in zip(rows, nondominated(points[:, [0, 1]], [False, False])):
-        row["pareto_d_stft_vs_gflops"] = bool(on_front)
-    methods = np.array([r["energy_method"] for r in rows])
-    for method in set(methods):
-        (members,) = np.nonzero(methods == method)
-        for i, on_front in zip(members, nondominated(points[members][:, [0, 2]], [False, False])):
-            rows[i]["pareto_d_stft_vs_energy"] = bool(on_front)
+    # Measured and estimated energies never share a front: energy fronts are computed per method.
+    fronts = {
+        "pareto_d_stft_vs_gflops": nondominated(points[:, [0, 1]], [False, False]),
+        "pareto_d_stft_vs_energy": nondominated(points[:, [0, 2]], [False, False], [r["energy_method"] for r in rows]),
+    }
+    for i, row in enumerate(rows):
+        row.update({column: bool(front[i]) for column, front in fronts.items()})
     rows = [{column: row[column] for column in COLUMNS} for row in rows]
-    with open(out_csv, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(rows, COLUMNS, out_csv)
     return rows
-
-
-def read_summary(path: str | Path) -> list[dict]:
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))

@@ -3,12 +3,13 @@ column (``paper_*``), as CSV and Markdown."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
 from vocoder_energy.analysis.paper import paper_tables
+from vocoder_energy.analysis.pareto import ANALYSIS_PREFIXES
+from vocoder_energy.core.files import write_text
+from vocoder_energy.listening.ratings import GROUND_TRUTH
 
 
 def _paper(columns: dict[str, str]) -> pd.DataFrame:
@@ -29,17 +30,16 @@ def table1(runs: pd.DataFrame, mos: pd.DataFrame | None = None) -> pd.DataFrame:
     """MOS (with its bootstrap interval, when rated) and D_STFT per run beside the paper's, plus every
     objective metric computed; the ground truth row when it was rated."""
     costs = {"gflops", "energy", "energy_method", "parameters_millions", "real_time_factor"}
-    analysis = ("on_front_", "rank_", "on_family_front_", "possibly_efficient_")  # pareto.csv has those
-    quality_columns = [c for c in runs.columns if c not in costs and not c.startswith(analysis)]
+    quality_columns = [c for c in runs.columns if c not in costs and not c.startswith(ANALYSIS_PREFIXES)]
     frame = runs[quality_columns].copy()
-    if mos is not None and (mos["system"] == "ground_truth").any():
-        truth = mos[mos["system"] == "ground_truth"].iloc[0]
+    if mos is not None and (mos["system"] == GROUND_TRUTH).any():
+        truth = mos[mos["system"] == GROUND_TRUTH].iloc[0]
         frame = pd.concat(
             [
                 pd.DataFrame(
                     [
                         {
-                            "model": "ground_truth",
+                            "model": GROUND_TRUTH,
                             "size": "",
                             "mos": truth["mos"],
                             "mos_ci_low": truth["boot_ci_low"],
@@ -92,10 +92,11 @@ def markdown(frame: pd.DataFrame, digits: int = 4) -> str:
 
 def write_table(frame: pd.DataFrame, csv_path, markdown_path, html_path, caption: str) -> None:
     """The table as CSV, as Markdown under ``caption``, and as an HTML page (what the report shows)."""
-    frame.to_csv(csv_path, index=False)
-    Path(markdown_path).write_text(f"{caption}\n\n{markdown(frame)}")
-    Path(html_path).write_text(
+    write_text(frame.to_csv(index=False), csv_path)
+    write_text(f"{caption}\n\n{markdown(frame)}", markdown_path)
+    write_text(
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><style>body{{font-family:sans-serif}}"
         f"td,th{{padding:2px 6px}}</style></head><body><p>{caption}</p>"
-        f"{frame.to_html(index=False, na_rep='', float_format=lambda v: f'{v:.4g}')}</body></html>"
+        f"{frame.to_html(index=False, na_rep='', float_format=lambda v: f'{v:.4g}')}</body></html>",
+        html_path,
     )

@@ -23,25 +23,3 @@ def count_generate_flops(model: Vocoder, mel: torch.Tensor) -> dict:
     by_op = {str(op): int(n) for op, n in counter.get_flop_counts().get("Global", {}).items()}
     total = int(counter.get_total_flops())
     return {"flops": total, "macs": total // 2, "by_operator": by_op}
-
-
-def count_generate_flops_deepspeed(model: Vocoder, mel: torch.Tensor) -> dict:
-    """The same call under DeepSpeed's profiler (the paper's tool), for comparison.
-
-    DeepSpeed adds one FLOP per output element for biases and activations, and sees only operations
-    inside a submodule's ``forward``. Never time or measure energy with it: it patches torch.
-    """
-    import os
-
-    os.environ.setdefault("DS_ACCELERATOR", "cpu" if mel.device.type == "cpu" else "cuda")
-    from deepspeed.profiling.flops_profiler import FlopsProfiler
-
-    model.prepare_inference()
-    profiler = FlopsProfiler(model)
-    profiler.start_profile()
-    try:
-        model.generate(mel, seed=0)
-        flops, macs = int(profiler.get_total_flops()), int(profiler.get_total_macs())
-    finally:
-        profiler.end_profile()
-    return {"flops": flops, "macs": macs}

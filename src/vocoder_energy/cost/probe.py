@@ -15,9 +15,13 @@ from vocoder_energy.cost.protocol import measure_workload
 from vocoder_energy.data.features import load_split
 from vocoder_energy.models import Vocoder
 
+PROBE_INPUTS = ("random", "test")  # measurement.input
+
 
 @dataclass(frozen=True)
 class ProbeSettings:
+    """What the ``measurement:`` config section sets for a cost job (defaults: the schema's, by test)."""
+
     clips: int = 10  # the paper: 10 clips of 10 s
     seconds: float = 10.0
     flops_frames: int = 64  # Table 2 counted one 64-frame (16,384-sample) mel
@@ -70,7 +74,7 @@ def measure_cost(
         mel = probe_mel(model, probe.clips, frames, device)
         source = "uniform random mel in [0, 1] (cost does not depend on content)"
     else:
-        raise ValueError(f"measurement.input: {probe.input!r} is not one of random, test")
+        raise ValueError(f"measurement.input: {probe.input!r} is not one of {', '.join(PROBE_INPUTS)}")
     audio_seconds = probe.clips * frames * seconds_per_frame
     meter = select_meter(probe.meter, device, probe.assumed_watts)
     reset_peak_memory(device)

@@ -19,10 +19,9 @@ import soundfile as sf
 from tqdm import tqdm
 
 from vocoder_energy.core.errors import InputError
+from vocoder_energy.core.files import fsync_dir
 
-LJSPEECH_URL = "https://data.keithito.com/data/speech/LJSpeech-1.1.tar.bz2"
-LJSPEECH_BYTES = 2_748_572_632
-LJSPEECH_SHA256 = "be1a30453f28eb8dd26af4101ae40cbf2c50413b1bb21936cbcdc6fae3de8aa5"
+# LJSpeech's address, size and checksum are config defaults (workflow/schemas/config.schema.yaml).
 CHUNK_BYTES = 1 << 20
 
 
@@ -36,6 +35,8 @@ def download(url: str, dest: str | Path, size_bytes: int | None = None, sha256: 
 
     The file appears at ``dest`` only after its size and SHA-256 match; on a mismatch the partial
     file is deleted (it cannot be trusted for a resume) and ``CorpusError`` names what differed.
+    Not ``core.files.open_durably``: the partial file must outlive a killed job so that the next one
+    resumes it, so it is streamed to ``dest.part`` here and renamed (durably) once checked.
     """
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
@@ -58,6 +59,8 @@ def download(url: str, dest: str | Path, size_bytes: int | None = None, sha256: 
                 for chunk in response.iter_content(CHUNK_BYTES):
                     out.write(chunk)
                     bar.update(len(chunk))
+                out.flush()
+                os.fsync(out.fileno())
     got = part.stat().st_size
     if size_bytes is not None and got != size_bytes:
         raise CorpusError(f"{url}: downloaded {got} bytes, expected {size_bytes}; rerun to resume")
@@ -67,6 +70,7 @@ def download(url: str, dest: str | Path, size_bytes: int | None = None, sha256: 
             part.unlink()
             raise CorpusError(f"{url}: SHA-256 {digest} does not match the expected {sha256}; partial file removed")
     os.replace(part, dest)
+    fsync_dir(dest.parent)
     return dest
 
 
@@ -94,7 +98,7 @@ def extract_corpus(archive: str | Path, dest: str | Path, expected_clips: int | 
         root = tops[0] if len(tops) == 1 and not (staging / "metadata.csv").exists() else staging
         check_layout(root, expected_clips)
         shutil.rmtree(dest, ignore_errors=True)
-        os.replace(root, dest)
+        os.replace(root, dest)  # a whole folder appears at once (core.files publishes single files)
     except (tarfile.TarError, EOFError, OSError) as err:
         raise CorpusError(f"{archive}: cannot extract ({err})") from err
     finally:
@@ -149,11 +153,6 @@ def _metadata_problem(line: str, first_line: dict[str, int]) -> str | None:
     if clip_id in first_line:
         return f"duplicate id {clip_id!r} (first on line {first_line[clip_id]})"
     return None
-
-
-def read_metadata(root: str | Path) -> list[str]:
-    """Clip ids in the order of ``metadata.csv`` (format checked by ``read_metadata_lines``)."""
-    return [clip_id for _, clip_id in read_metadata_lines(root)]
 
 
 def check_layout(root: str | Path, expected_clips: int | None = None) -> list[str]:
@@ -231,5 +230,5 @@ def make_synthetic_corpus(
     (staging / "metadata.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     check_layout(staging, expected_clips=clips)
     shutil.rmtree(dest, ignore_errors=True)
-    os.replace(staging, dest)
+    os.replace(staging, dest)  # a whole folder appears at once (core.files publishes single files)
     return dest

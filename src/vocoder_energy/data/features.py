@@ -6,7 +6,6 @@ and ``ids``, so a training job reads it in one go instead of thousands of small 
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -15,10 +14,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vocoder_energy.core.files import open_durably, write_json
 from vocoder_energy.data.audio import BadAudioError, fit_length, load_audio, log_mel, mel_spectrogram, resample
 from vocoder_energy.data.corpus import CorpusError, read_metadata_lines
 
+# The choices of features.normalisation and features.bad_files (tests/test_schema_sync.py keeps them and
+# FeatureSettings' defaults equal to the config schema's).
 NORMALISATIONS = ("per_spectrogram", "dataset", "dataset_all_clips")
+BAD_FILES = ("skip", "fail")
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,8 @@ def prepare_features(corpus: str | Path, out_dir: str | Path, settings: FeatureS
     """Write ``train.npz``, ``test.npz`` and ``manifest.json`` under ``out_dir``; returns the manifest."""
     if settings.normalisation not in NORMALISATIONS:
         raise ValueError(f"features.normalisation: {settings.normalisation!r} is not one of {NORMALISATIONS}")
+    if settings.bad_files not in BAD_FILES:
+        raise ValueError(f"features.bad_files: {settings.bad_files!r} is not one of {BAD_FILES}")
     corpus, out_dir = Path(corpus), Path(out_dir)
     ids, audio, skipped = load_clips(corpus, settings)
     mel = compute_mels(audio, settings)
@@ -149,7 +154,8 @@ def prepare_features(corpus: str | Path, out_dir: str | Path, settings: FeatureS
         mel = normalise_dataset(mel, stats["min"], stats["max"])
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, part in (("train", slice(0, n_train)), ("test", slice(n_train, None))):
-        np.savez(out_dir / f"{name}.npz", audio=audio[part], mel=mel[part].astype(np.float32), ids=np.array(ids[part]))
+        with open_durably(out_dir / f"{name}.npz") as handle:  # streamed: a split can hold gigabytes
+            np.savez(handle, audio=audio[part], mel=mel[part].astype(np.float32), ids=np.array(ids[part]))
     manifest = {
         "corpus": str(corpus),
         "settings": asdict(settings),
@@ -159,7 +165,7 @@ def prepare_features(corpus: str | Path, out_dir: str | Path, settings: FeatureS
         "normalisation_stats": stats,
         "mel_frames": int(mel.shape[-1]),
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    write_json(manifest, out_dir / "manifest.json")
     return manifest
 
 

@@ -1,4 +1,4 @@
-"""Generated audio for the test split: what the quality metrics (and listeners) judge."""
+"""Generated audio for the test split: what the quality metrics (and listeners) judge (file format: ``clips``)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import torch
 from tqdm import tqdm
 
 from vocoder_energy.data.features import load_split
+from vocoder_energy.evaluation.clips import GeneratedClips, save_clips
 from vocoder_energy.models import Vocoder
 
 
@@ -29,6 +30,5 @@ def generate_test_audio(
     for start in tqdm(range(0, count, batch_size), desc=f"generate {model.family}", unit=" batches"):
         batch = torch.from_numpy(mel[start : min(start + batch_size, count)]).to(device)
         batches.append(model.generate(batch, seed=seed + start).float().cpu().numpy())
-    generated = np.concatenate(batches)
-    np.savez(out_path, generated=generated, reference=reference[:count], ids=np.array(ids[:count]))
+    save_clips(GeneratedClips(np.concatenate(batches), reference[:count], ids[:count]), out_path)
     return count

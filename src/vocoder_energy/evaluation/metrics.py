@@ -224,3 +224,16 @@ def score_utterance(reference: np.ndarray, generated: np.ndarray, names: Iterabl
         else:  # a diverged model: unavailable, counted by the caller, never a made-up score
             row.update({c.name: float("nan") for c in metric.columns})
     return row
+
+
+# D_STFT is computed in ``quality`` (as the paper's authors did); its columns are described here beside
+# the metrics', so that the summary and the analysis know every quality column without importing torch.
+D_STFT_COLUMNS = {
+    "d_stft": Column("d_stft", "ln-power distance", False, "mean |ln(1+|X|^2) - ln(1+|Y|^2)|, n_fft 1024, hop 256"),
+    "d_stft_multiscale": Column(
+        "d_stft_multiscale", "ln-power distance", False, "sum of D_STFT over n_fft 2048/1024/512/256, hop n_fft/4"
+    ),
+}
+# Every quality column a quality document can hold, in the summary's order: D_STFT (both forms), then
+# each metric's.
+QUALITY_COLUMNS: list[Column] = [*D_STFT_COLUMNS.values(), *(c for m in METRICS.values() for c in m.columns)]

@@ -9,7 +9,13 @@ from tqdm import tqdm
 
 from vocoder_energy.core.intervals import t_interval
 from vocoder_energy.data.audio import spectrogram
-from vocoder_energy.evaluation.metrics import SAMPLE_RATE, Column, check_packages, columns, score_utterance
+from vocoder_energy.evaluation.metrics import (
+    D_STFT_COLUMNS,
+    SAMPLE_RATE,
+    check_packages,
+    columns,
+    score_utterance,
+)
 
 
 def log_power_spectrogram(audio: torch.Tensor, n_fft: int = 1024, hop_length: int = 256) -> torch.Tensor:
@@ -39,14 +45,6 @@ MULTISCALE_FFTS = (2048, 1024, 512, 256)
 def d_stft_multiscale(reference, generated) -> float:
     """Sum over n_fft 2048, 1024, 512, 256 (hop n_fft / 4) of ``d_stft``: ~4x the single-scale value."""
     return sum(d_stft(reference, generated, n_fft, n_fft // 4) for n_fft in MULTISCALE_FFTS)
-
-
-D_STFT_COLUMNS = {
-    "d_stft": Column("d_stft", "ln-power distance", False, "mean |ln(1+|X|^2) - ln(1+|Y|^2)|, n_fft 1024, hop 256"),
-    "d_stft_multiscale": Column(
-        "d_stft_multiscale", "ln-power distance", False, "sum of D_STFT over n_fft 2048/1024/512/256, hop n_fft/4"
-    ),
-}
 
 
 def evaluate_quality(

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from vocoder_energy.listening.progress import export_ratings, progress
+from vocoder_energy.listening.ratings import RATERS_NAME, RATINGS_PATH, raters_path
 from vocoder_energy.listening.server import create_app, load_test
 from vocoder_energy.listening.stimuli import gold_stimuli, read_key
 from vocoder_energy.listening.store import Store
@@ -18,7 +19,7 @@ from vocoder_energy.listening.store import Store
 DEFAULT_TEST = "results/listening/test"
 DEFAULT_KEY = "results/listening/key.csv"
 DEFAULT_DB = "data/listening/ratings.sqlite"
-DEFAULT_CSV = "data/listening/ratings.csv"
+DEFAULT_CSV = RATINGS_PATH  # where the workflow's MOS rule reads them
 ADMIN_TOKEN_ENV = "VOCODER_LISTEN_ADMIN_TOKEN"
 
 
@@ -83,7 +84,7 @@ def export(args: argparse.Namespace) -> None:
     ratings, pairs, gold, raters = export_ratings(store, key, args.out)
     out = Path(args.out)
     print(f"{ratings} rating(s) -> {out}; {pairs} repeated pair(s) -> {out.with_name('consistency.csv')}")
-    print(f"{gold} gold answer(s) -> {out.with_name('gold.csv')}; {raters} rater(s) -> {out.with_name('raters.csv')}")
+    print(f"{gold} gold answer(s) -> {out.with_name('gold.csv')}; {raters} rater(s) -> {raters_path(out)}")
 
 
 def status(args: argparse.Namespace) -> None:
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     commands.choices["export"].add_argument(
         "--out",
         default=DEFAULT_CSV,
-        help=f"CSV to write (default {DEFAULT_CSV}); consistency.csv, gold.csv and raters.csv beside it",
+        help=f"CSV to write (default {DEFAULT_CSV}); consistency.csv, gold.csv and {RATERS_NAME} beside it",
     )
     commands.choices["status"].add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)

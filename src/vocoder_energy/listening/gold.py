@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from vocoder_energy.listening.ratings import SCALE
+
 ANCHOR = "anchor"  # the low gold's system name in the key and the ratings CSV; never shown to raters
 ANCHOR_CUTOFF_HZ = 3500.0  # BS.1534's low anchor: a 3.5 kHz low-pass
 ANCHOR_SNR_DB = 5.0  # speech to noise power, both within the band
-EXPECTED = {"low": (1, 2), "high": (4, 5)}  # the answers that pass, inclusive
+EXPECTED = {"low": (SCALE[0], 2), "high": (4, SCALE[1])}  # the answers that pass, inclusive (1-2, 4-5)
 
 
 def band_limit(audio: np.ndarray, sample_rate: int, cutoff_hz: float) -> np.ndarray:

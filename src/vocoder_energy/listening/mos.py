@@ -24,11 +24,9 @@ import pandas as pd
 
 from vocoder_energy.core.intervals import t_interval
 from vocoder_energy.listening.gold import ANCHOR, EXPECTED, failed
+from vocoder_energy.listening.ratings import GROUND_TRUTH, RATERS_NAME, RATINGS_COLUMNS, SCALE
 
-COLUMNS = ["listener", "stimulus", "system", "utterance", "score", "timestamp"]
-SCREENING_COLUMNS = ["listener", "gold_answered", "gold_failed"]
-GROUND_TRUTH = "ground_truth"
-SCALE = (1, 5)
+SCREENING_COLUMNS = ["listener", "gold_answered", "gold_failed"]  # what MOS needs of the export's raters.csv
 
 
 class RatingsError(ValueError):
@@ -49,9 +47,9 @@ def read_ratings(path: str | Path, systems=None, utterances=None) -> pd.DataFram
         frame = pd.read_csv(path, dtype={"listener": str, "stimulus": str, "system": str, "utterance": str})
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise RatingsError(f"{path}: cannot read the ratings CSV ({err})") from err
-    missing = [c for c in COLUMNS if c not in frame.columns]
+    missing = [c for c in RATINGS_COLUMNS if c not in frame.columns]
     if missing:
-        raise RatingsError(f"{path}: missing column(s) {', '.join(missing)} (expected {','.join(COLUMNS)})")
+        raise RatingsError(f"{path}: missing column(s) {', '.join(missing)} (expected {','.join(RATINGS_COLUMNS)})")
     empty = frame[["listener", "stimulus", "system", "utterance", "score"]].isna().any(axis=1)
     if empty.any():
         raise RatingsError(f"{path}: empty field(s) on line(s) {_rows(frame, empty)}")
@@ -115,7 +113,7 @@ def read_screening(path: str | Path) -> pd.DataFrame:
 
 
 def screen_raters(
-    ratings: pd.DataFrame, screening: pd.DataFrame | None, max_failures: int, source: str = "raters.csv"
+    ratings: pd.DataFrame, screening: pd.DataFrame | None, max_failures: int, source: str = RATERS_NAME
 ) -> tuple[pd.DataFrame, str]:
     """The ratings without the raters who failed more than ``max_failures`` gold questions, and a line
     for the log saying how many were left out and why.
@@ -129,14 +127,14 @@ def screen_raters(
         if unlisted:
             raise RatingsError(
                 f"{source}: no screening of listener(s) {', '.join(unlisted[:5])} who have ratings; export the "
-                f"ratings and raters.csv together (vocoder-energy-listen export)"
+                f"ratings and {RATERS_NAME} together (vocoder-energy-listen export)"
             )
         failures = screening.set_index("listener")["gold_failed"].reindex(listeners)
     else:
         anchor = ratings[ratings["system"] == ANCHOR]
         misses = anchor[[failed(score, "low") for score in anchor["score"]]]
         failures = misses.groupby("listener").size().reindex(listeners, fill_value=0)
-        source = f"their {ANCHOR} ratings (no raters.csv)"
+        source = f"their {ANCHOR} ratings (no {RATERS_NAME})"
     excluded = sorted(failures[failures > max_failures].index)
     if len(excluded) == len(listeners) and listeners:
         raise RatingsError(

@@ -6,14 +6,14 @@ rating page never calls them.
 
 from __future__ import annotations
 
-import csv
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from vocoder_energy.core.files import write_csv
 from vocoder_energy.listening.gold import failed
+from vocoder_energy.listening.ratings import RATINGS_COLUMNS, raters_path
 from vocoder_energy.listening.store import Store
 
-RATINGS_COLUMNS = ["listener", "stimulus", "system", "utterance", "score", "timestamp"]
 CONSISTENCY_COLUMNS = ["listener", "stimulus", "repeat", "system", "utterance", "score", "repeat_score"]
 GOLD_COLUMNS = ["listener", "stimulus", "system", "utterance", "score", "timestamp", "kind", "expected", "failed"]
 RATERS_COLUMNS = [
@@ -99,14 +99,9 @@ def export_ratings(store: Store, key: dict[str, dict[str, str]], out: str | Path
         (out, RATINGS_COLUMNS, firsts),
         (out.with_name("consistency.csv"), CONSISTENCY_COLUMNS, pairs),
         (out.with_name("gold.csv"), GOLD_COLUMNS, gold),
-        (out.with_name("raters.csv"), RATERS_COLUMNS, raters),
+        (raters_path(out), RATERS_COLUMNS, raters),
     ):
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(path)  # a reader never sees half a file
+        write_csv(rows, columns, path)  # a reader never sees half a file
     return len(firsts), len(pairs), len(gold), len(raters)
 
 

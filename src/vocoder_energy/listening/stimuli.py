@@ -15,7 +15,6 @@ the same length and loudness as the other versions of their utterance, nowhere i
 from __future__ import annotations
 
 import csv
-import json
 import math
 import random
 import secrets
@@ -27,9 +26,11 @@ import pyloudnorm
 import soundfile as sf
 from tqdm import tqdm
 
+from vocoder_energy.core.files import write_csv, write_json
+from vocoder_energy.evaluation.clips import load_clips
 from vocoder_energy.listening.gold import ANCHOR, expected_text, kinds, make_anchor
+from vocoder_energy.listening.ratings import GROUND_TRUTH
 
-GROUND_TRUTH = "ground_truth"
 PEAK_LIMIT = 0.99  # keep a loud clip from clipping after normalisation (lowers it below the target)
 KEY_COLUMNS = ["stimulus", "system", "utterance", "repeat_of", "gold", "expected", "loudness_lufs", "gain_db"]
 
@@ -53,17 +54,14 @@ def new_stimulus_id() -> str:
 
 def load_generated(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """``{utterance: generated}`` and ``{utterance: reference}`` of one ``results/generated/*.npz``."""
-    try:
-        with np.load(path) as data:
-            generated, reference, ids = data["generated"], data["reference"], [str(i) for i in data["ids"]]
-    except (OSError, KeyError, ValueError) as err:
-        raise ValueError(f"{path}: not a generated-audio file with generated/reference/ids ({err})") from err
-    if not (len(generated) == len(reference) == len(ids)):
-        raise ValueError(f"{path}: generated, reference and ids differ in length")
-    for name, audio in (("generated", generated), ("reference", reference)):
+    clips = load_clips(path)
+    for name, audio in (("generated", clips.generated), ("reference", clips.reference)):
         if not np.all(np.isfinite(audio)):
             raise ValueError(f"{path}: non-finite samples in '{name}' (NaN or inf); regenerate this model's clips")
-    return dict(zip(ids, generated.reshape(len(ids), -1))), dict(zip(ids, reference.reshape(len(ids), -1)))
+    ids = clips.ids
+    generated = dict(zip(ids, clips.generated.reshape(len(ids), -1)))
+    reference = dict(zip(ids, clips.reference.reshape(len(ids), -1)))
+    return generated, reference
 
 
 def normalise_loudness(audio: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[np.ndarray, float, float]:
@@ -170,13 +168,10 @@ def build_test(
         "seed": design.seed,
         "stimuli": stimuli,
     }
-    (test_dir / "test.json").write_text(json.dumps(manifest, indent=1))
+    write_json(manifest, test_dir / "test.json")
     key_path.parent.mkdir(parents=True, exist_ok=True)
     rows.sort()
-    with open(key_path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(KEY_COLUMNS)
-        writer.writerows(rows)
+    write_csv((dict(zip(KEY_COLUMNS, row)) for row in rows), KEY_COLUMNS, key_path)
     return manifest
 
 

@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vocoder_energy.listening.gold import kinds
+from vocoder_energy.listening.ratings import SCALE
 
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS raters (
     participant TEXT PRIMARY KEY,
@@ -40,7 +41,7 @@ CREATE TABLE IF NOT EXISTS assignments (
 CREATE TABLE IF NOT EXISTS ratings (
     participant TEXT NOT NULL,
     stimulus TEXT NOT NULL,
-    score INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+    score INTEGER NOT NULL CHECK (score BETWEEN {SCALE[0]} AND {SCALE[1]}),
     created TEXT NOT NULL,
     PRIMARY KEY (participant, stimulus),
     FOREIGN KEY (participant, stimulus) REFERENCES assignments(participant, stimulus)
@@ -236,8 +237,9 @@ class Store:
 
     def rate(self, participant: str, stimulus: str, score: int) -> bool:
         """Store one rating; True if new, False if the same rating was already there (a resubmission)."""
-        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
-            raise RatingError(422, "score must be an integer from 1 to 5")
+        low, high = SCALE
+        if isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
+            raise RatingError(422, f"score must be an integer from {low} to {high}")
         self.check_assigned(participant, stimulus)
         with self.transaction() as db:
             fetched = db.execute(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 
 from vocoder_energy.cost import carbon
+from vocoder_energy.cost.meters.estimated import EstimatedMeter
 
 
 class TrainingEnergy:
@@ -22,25 +23,19 @@ class TrainingEnergy:
         state: dict | None = None,
         clock=time.monotonic,
     ):
-        self.meter, self.assumed_watts, self.clock = meter, assumed_watts, clock
+        self.assumed_watts = assumed_watts
+        # No counter: the one estimated-energy rule (wall time x assumed watts), the cost stage's meter.
+        self.meter = meter or EstimatedMeter(assumed_watts, reason="no readable energy counter", clock=clock)
         state = state or {}
         self.joules = float(state.get("joules", 0.0))
-        self.methods = set(state.get("methods", []))
-        self.domains = set(state.get("domains", []))
-        self.methods.add(meter.method if meter else "estimated")
-        self.domains.update(meter.domains if meter else [])
-        self._last_reading = meter.read() if meter else None
-        self._last_time = clock()
+        self.methods = set(state.get("methods", [])) | {self.meter.method}
+        self.domains = set(state.get("domains", [])) | set(self.meter.domains)
+        self._last_reading = self.meter.read()
 
     def update(self) -> float:
-        now = self.clock()
-        if self.meter:
-            reading = self.meter.read()
-            self.joules += reading - self._last_reading
-            self._last_reading = reading
-        else:
-            self.joules += (now - self._last_time) * self.assumed_watts
-        self._last_time = now
+        reading = self.meter.read()
+        self.joules += reading - self._last_reading
+        self._last_reading = reading
         return self.joules
 
     def state(self) -> dict:

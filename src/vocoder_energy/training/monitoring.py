@@ -1,5 +1,5 @@
 """Validation while training: D_STFT of a few held-out clips every ``every_seconds`` of training, and the
-generator's training losses on the same clips (``val_`` + the loss's name).
+generator's training losses on the same clips (a validation record of the loss log: see ``loss_log``).
 
 The clips are the first few of the test split: they only monitor the run (nothing is selected on
 them), and they are clips the model never trains on. Generation runs the family's inference path on
@@ -16,6 +16,7 @@ import soundfile
 import torch
 
 from vocoder_energy.evaluation.quality import d_stft
+from vocoder_energy.training import loss_log
 
 SNIPPETS = 2  # audio files kept per validation
 
@@ -50,7 +51,7 @@ class Validation:
                 torch.manual_seed(self.seed)
                 generated = model.infer(mel).float().cpu()
                 torch.manual_seed(self.seed)  # diffusion losses draw steps and noise: the same ones every time
-                losses = {f"val_{name}": float(value) for name, value in model.generator_losses(audio, mel).items()}
+                losses = {name: float(value) for name, value in model.generator_losses(audio, mel).items()}
         finally:
             model.train(was_training)
         samples = min(generated.shape[-1], self.audio.shape[-1])
@@ -58,7 +59,7 @@ class Validation:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         for i, clip in enumerate(generated[:SNIPPETS]):
             soundfile.write(self.out_dir / f"step{step:09d}_clip{i}.wav", clip.clamp(-1, 1).numpy(), self.sample_rate)
-        return {"step": step, "seconds": round(elapsed, 3), "val_d_stft": self.last_d_stft, **losses}
+        return loss_log.validation_record(step, elapsed, self.last_d_stft, losses)
 
 
 class TensorBoard:
@@ -81,3 +82,9 @@ class TensorBoard:
     def close(self) -> None:
         if self.writer:
             self.writer.close()
+
+    def __enter__(self) -> TensorBoard:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

@@ -1,0 +1,39 @@
+"""The objectives of the Pareto analysis, in the units of the paper's Table 2, so that the paper's points
+can be drawn beside the user's: qualities (MOS, D_STFT, each objective metric) and costs (GFLOPs per
+16,384-sample clip, energy in J per 100 s of generated audio - the paper's 10 x 10 s workload -,
+parameters in millions, real-time factor).
+"""
+
+from __future__ import annotations
+
+from vocoder_energy.analysis.pareto import Objective
+from vocoder_energy.evaluation.metrics import QUALITY_COLUMNS
+
+ENERGY_WORKLOAD_SECONDS = 100.0  # energy objective: J per 100 s of generated audio (10 clips x 10 s)
+
+COSTS = {
+    "gflops": Objective("gflops", False, "GFLOPs per 16,384-sample clip (log)", log=True),
+    "energy": Objective("energy", False, "Energy, J per 100 s of generated audio (log)", log=True),
+    "parameters": Objective("parameters_millions", False, "Parameters, millions (log)", log=True, short="parameters"),
+    "real_time_factor": Objective(
+        "real_time_factor", False, "Real-time factor (log; below 1 is faster than real time)", log=True
+    ),
+}
+
+
+def quality_objectives() -> dict[str, Objective]:
+    """Every quality the analysis can use: MOS, D_STFT (both forms) and each objective metric's columns."""
+    out = {"mos": Objective("mos", True, "MOS (higher is better)")}
+    for column in QUALITY_COLUMNS:
+        direction = "higher" if column.higher_is_better else "lower"
+        # Distances span decades between a good and a diverged model: a log axis keeps both readable.
+        log = column.name.startswith("d_stft") or column.name == "mr_stft"
+        out[column.name] = Objective(
+            column.name, column.higher_is_better, f"{column.name} ({column.unit}; {direction} is better)", log=log
+        )
+    return out
+
+
+# The choices of analysis.quality ("auto" picks MOS or D_STFT) and analysis.costs, as in the config schema
+# (tests/test_schema_sync.py keeps them equal).
+QUALITY_CHOICES = ("auto", *quality_objectives())
