@@ -60,6 +60,30 @@ def test_loop_and_ops_outside_modules_are_counted(steps):
     assert model.generate(mel).shape == (batch, frames * hop)
 
 
+class RecurrentVocoder(Vocoder):
+    """An LSTM over the mel frames, then a linear layer to hop samples per frame."""
+
+    family = "lstm-test"
+    presets = {}
+
+    def __init__(self, n_mels: int = 8, hop_length: int = 4, hidden: int = 6):
+        super().__init__(n_mels=n_mels, hop_length=hop_length)
+        self.generator = nn.ModuleDict({"lstm": nn.LSTM(n_mels, hidden, batch_first=True)})
+        self.hidden = hidden
+
+    def infer(self, mel: torch.Tensor) -> torch.Tensor:
+        out, _ = self.generator["lstm"](mel.transpose(1, 2))
+        return out[..., : self.hop_length].reshape(mel.shape[0], -1)
+
+
+def test_recurrent_layers_are_counted():
+    # mkldnn runs CPU LSTMs as one op the counter cannot see: it is switched off for such models only.
+    n_mels, hidden, frames = 8, 6, 10
+    result = count_generate_flops(RecurrentVocoder(n_mels, hop_length=4, hidden=hidden), torch.rand(1, n_mels, frames))
+    gate_macs = frames * 4 * hidden * (n_mels + hidden)  # input and recurrent projections of the 4 gates
+    assert result["macs"] == gate_macs
+
+
 def test_count_is_proportional_to_steps():
     mel = torch.rand(1, 8, 12)
     counts = [count_generate_flops(LoopVocoder(steps=s), mel)["flops"] for s in (1, 2, 5)]

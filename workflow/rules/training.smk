@@ -15,6 +15,8 @@ rule train:
     conda:
         "../../envs/vocoder-energy.yaml"
     threads: torch_threads
+    # Trainings are the longest jobs: started first, the short ones fill the cores around them.
+    priority: 1
     resources:
         gpu=gpu_slot,
     params:
