@@ -156,3 +156,26 @@ def test_conv_transpose_counted_by_input_length():
     result = count_generate_flops(model, mel)
     assert model.generate(mel).shape == (2, 7 * 8)
     assert result["flops"] == 2 * 2 * 4 * 1 * 16 * 7
+
+
+class ValueReadingVocoder(LoopVocoder):
+    """Inference that reads a value (``.item()``): it cannot run on shapes alone."""
+
+    def infer(self, mel: torch.Tensor) -> torch.Tensor:
+        steps = int(mel.mean().item() >= 0) * self.steps
+        x = self.generator["conv_in"](mel)
+        for _ in range(steps):
+            x = torch.tanh(self.generator["conv"](x))
+        return torch.matmul(self.projection, x).transpose(1, 2).reshape(mel.shape[0], -1)
+
+
+def test_counting_on_shapes_alone_equals_counting_on_values():
+    from vocoder_energy.cost.flops import _count
+
+    mel = torch.rand(2, 8, 10)
+    model = LoopVocoder(steps=3)
+    shapes_only = count_generate_flops(model, mel)
+    assert shapes_only["device"] == "meta"
+    assert {k: v for k, v in shapes_only.items() if k != "device"} == _count(model, mel)
+    reading = count_generate_flops(ValueReadingVocoder(steps=3), mel)
+    assert reading["device"] == "cpu" and reading["flops"] == shapes_only["flops"]

@@ -81,6 +81,19 @@ def test_a_signal_saves_a_checkpoint_and_the_rerun_continues(data, tmp_path):
     assert summary["resumed_from_step"] == 3 and summary["steps"] == 5
 
 
+def test_a_checkpoint_due_on_the_last_step_is_written_once(data, tmp_path, monkeypatch):
+    from vocoder_energy.training import run as run_module
+
+    saved_steps = []
+    real_save = run_module.save_checkpoint
+    monkeypatch.setattr(
+        run_module, "save_checkpoint", lambda state, path: (saved_steps.append(state["step"]), real_save(state, path))
+    )
+    every_step = TrainingSettings(batch_size=2, checkpoint_every_seconds=0, seed=7, max_steps=3)
+    train(tiny_model(), *data, every_step, tmp_path / "ckpt.pt", tmp_path / "log.jsonl")
+    assert saved_steps == [1, 2, 3]  # due after every step; the last one by the final save only
+
+
 def test_time_budget_stops_training(data, tmp_path):
     summary = train(tiny_model(), *data, settings(max_seconds=1e-9), tmp_path / "c.pt", tmp_path / "l.jsonl")
     assert summary["steps"] == 1  # the budget is checked between steps

@@ -100,6 +100,7 @@ def measure_cost(
             "sample_rate": model.sample_rate,
             "unit": "FLOP",
             "method": "counted (torch FlopCounterMode, 2 x MACs of matmul/conv, whole generate())",
+            "counted_on": "shapes only (meta device)" if flops["device"] == "meta" else flops["device"],
             "by_operator": flops["by_operator"],
         },
         "time": {

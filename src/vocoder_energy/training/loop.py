@@ -71,7 +71,8 @@ def train(
                     records.flush()  # the log holds every step the checkpoint holds
                     run.save()
                     raise Interrupted(f"signal {stop[0]} at step {run.step}; checkpoint saved to {run.checkpoint}")
-                if time.monotonic() - last_save >= settings.checkpoint_every_seconds:
+                # Due on the last step: the final save right below is that checkpoint (a big model's is GBs).
+                if time.monotonic() - last_save >= settings.checkpoint_every_seconds and not run.budget_spent():
                     records.flush()
                     run.save()
                     last_save = time.monotonic()
