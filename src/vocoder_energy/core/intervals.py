@@ -6,7 +6,7 @@ import math
 import statistics
 
 import numpy as np
-from scipy import stats
+from scipy.special import stdtrit  # Student-t quantile (what scipy.stats.t.ppf calls; 0.9 s less to import)
 
 
 def t_interval(values, confidence: float = 0.95) -> dict:
@@ -30,7 +30,7 @@ def t_half_width(values: list[float], confidence: float = 0.95) -> float:
     """Half-width of the Student-t interval of the mean of ``values`` (NaN below two values)."""
     if len(values) < 2:
         return math.nan
-    return float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * statistics.stdev(values) / len(values) ** 0.5)
+    return float(stdtrit(len(values) - 1, 0.5 + confidence / 2) * statistics.stdev(values) / len(values) ** 0.5)
 
 
 def welch_half_width(a: list[float], b: list[float], confidence: float = 0.95) -> float:
@@ -42,4 +42,4 @@ def welch_half_width(a: list[float], b: list[float], confidence: float = 0.95) -
     if va + vb == 0:
         return 0.0
     df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    return float(stats.t.ppf(0.5 + confidence / 2, df) * math.sqrt(va + vb))
+    return float(stdtrit(df, 0.5 + confidence / 2) * math.sqrt(va + vb))
