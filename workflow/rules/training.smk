@@ -12,11 +12,11 @@ rule train:
         "logs/train/{model}_{size}.log",
     benchmark:
         "results/benchmarks/train/{model}_{size}.tsv"
+    # Trainings are the longest jobs: started first, the short ones fill the cores around them.
+    priority: 1
     conda:
         "../../envs/vocoder-energy.yaml"
     threads: torch_threads
-    # Trainings are the longest jobs: started first, the short ones fill the cores around them.
-    priority: 1
     resources:
         gpu=gpu_slot,
     params:
