@@ -17,8 +17,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+from vocoder_energy.evaluation.numba_cache import first_call_lock
 
 SAMPLE_RATE = 16000  # PESQ wide band and the paper's audio
 
@@ -144,14 +147,15 @@ F0_FRAME, F0_HOP = 1024, 160  # 64 ms frames, 10 ms hop
 def f0_track(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """pYIN F0 (Hz, NaN where unvoiced) and its voicing decisions."""
     librosa = require("librosa", "f0")
-    f0, voiced, _ = librosa.pyin(
-        audio.astype(np.float64),
-        fmin=F0_MIN,
-        fmax=F0_MAX,
-        sr=sample_rate,
-        frame_length=F0_FRAME,
-        hop_length=F0_HOP,
-    )
+    with first_call_lock(Path(librosa.__file__).parent):  # pYIN's numba cache: see numba_cache
+        f0, voiced, _ = librosa.pyin(
+            audio.astype(np.float64),
+            fmin=F0_MIN,
+            fmax=F0_MAX,
+            sr=sample_rate,
+            frame_length=F0_FRAME,
+            hop_length=F0_HOP,
+        )
     return f0, voiced
 
 
