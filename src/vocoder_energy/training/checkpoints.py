@@ -55,16 +55,22 @@ def decode(data: bytes, name: str | Path) -> dict:
 def save_checkpoint(state: dict, path: str | Path) -> None:
     """Write ``state`` as the latest checkpoint; the one it replaces becomes ``previous``.
 
-    The new file is verified (read back after the fsync and hashed: the file holds the bytes meant) before
-    anything is renamed, so at every moment the latest or the previous checkpoint is complete.
+    torch writes straight into the file, hashed on the way (no copy of GBs in memory first); the header's
+    SHA-256 is filled in after. The new file is verified (read back after the fsync and hashed: the file
+    holds the bytes meant) before anything is renamed, so at every moment the latest or the previous
+    checkpoint is complete.
     """
+    import torch
+
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    payload = torch_bytes(state)
-    written = header(payload)
     with open(tmp, "wb") as handle:
+        handle.write(MAGIC + bytes(DIGEST_BYTES))
+        payload = _HashingWriter(handle)
+        torch.save(state, payload)
+        written = MAGIC + payload.sha256.digest()
+        handle.seek(0)
         handle.write(written)
-        handle.write(payload)
         handle.flush()
         os.fsync(handle.fileno())
     verify(tmp, written)
@@ -72,6 +78,22 @@ def save_checkpoint(state: dict, path: str | Path) -> None:
         keep_as_previous(path)
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+class _HashingWriter(io.RawIOBase):
+    """A write-only stream into ``handle`` that hashes what passes through it."""
+
+    def __init__(self, handle):
+        super().__init__()
+        self.handle = handle
+        self.sha256 = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self.sha256.update(data)
+        return self.handle.write(data)
 
 
 def verify(path: Path, written: bytes) -> None:
