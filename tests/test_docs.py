@@ -152,3 +152,29 @@ def test_the_documents_link_to_each_other():
 def test_the_readme_stays_a_few_screens():
     lines = len((ROOT / "README.md").read_text().splitlines())
     assert lines <= 150, f"README.md has {lines} lines; move detail into docs/ (a newcomer reads it in ten minutes)"
+
+
+POINTER_SOURCES = [
+    ROOT / "config.yaml",
+    *sorted((ROOT / "config").glob("*.yaml")),
+    *sorted((ROOT / "workflow").rglob("*.smk")),
+    *sorted((ROOT / "workflow").rglob("*.rst")),
+    *sorted((ROOT / "src").rglob("*.py")),
+]
+POINTER = re.compile(r'(docs/[\w-]+\.md)(?:,? "([^"]+)")?')
+
+
+def test_pointers_from_code_and_config_lead_to_a_page_and_heading():
+    """Comments and messages send readers to docs/<page>.md ("Heading"); the README keeps no detail."""
+    broken = []
+    for source in POINTER_SOURCES:
+        text = source.read_text()
+        where = source.relative_to(ROOT)
+        if re.search(r"see README\b(?!\.md)|README \"", text):
+            broken.append(f"{where}: points to the README for detail that lives in docs/")
+        for page, heading in POINTER.findall(text):
+            if not (ROOT / page).exists():
+                broken.append(f"{where}: {page} does not exist")
+            elif heading and not re.search(rf"^#+ {re.escape(heading)}\s*$", (ROOT / page).read_text(), re.MULTILINE):
+                broken.append(f'{where}: {page} has no heading "{heading}"')
+    assert not broken, "; ".join(broken)

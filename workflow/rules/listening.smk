@@ -1,5 +1,5 @@
 # The MOS listening test: not part of `all` (it needs people); build it with `snakemake listening_test`,
-# then serve it with `vocoder-energy-listen serve` (see README "Listening test").
+# then serve it with `vocoder-energy-listen serve` (see docs/listening-test.md).
 
 
 rule listening_test:
