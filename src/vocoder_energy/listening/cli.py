@@ -33,7 +33,8 @@ def bind_warning(host: str, port: int) -> str | None:
         return None
     return (
         f"WARNING: binding to {host}: anyone who can reach this machine on port {port} can open the test, "
-        f"over plain HTTP. For remote raters keep 127.0.0.1 behind a TLS reverse proxy (see docs/listening-test.md, "Remote raters")."
+        f"over plain HTTP. For remote raters keep 127.0.0.1 behind a TLS reverse proxy "
+        '(see docs/listening-test.md, "Remote raters").'
     )
 
 

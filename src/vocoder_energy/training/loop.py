@@ -9,18 +9,14 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
-import torch
 from tqdm import tqdm
 
-from vocoder_energy.models import Vocoder
 from vocoder_energy.training.loss_log import LossLogWriter, step_record
 from vocoder_energy.training.monitoring import TensorBoard, Validation
-from vocoder_energy.training.run import TrainingRun, TrainingSettings
+from vocoder_energy.training.run import TrainingRun
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -30,28 +26,18 @@ class Interrupted(RuntimeError):
 
 
 def train(
-    model: Vocoder,
-    audio: np.ndarray,
-    mel: np.ndarray,
-    settings: TrainingSettings,
-    checkpoint: str | Path,
-    loss_log: str | Path,
-    device: torch.device | None = None,
-    meter: Any = "find",
-    assumed_watts: float = 300.0,
-    carbon_intensity_kg_per_kwh: float = 0.7,
-    batch_search: Callable[[], int] | None = None,
+    *run_args: Any,
     validation: Validation | None = None,
-    log: Callable[[str], None] = print,
+    carbon_intensity_kg_per_kwh: float = 0.7,
+    **run_options: Any,
 ) -> dict[str, Any]:
-    """Train ``model`` within the budget; resumes from ``checkpoint`` if it exists. Returns a summary.
+    """Train within the budget, resuming from the checkpoint if it exists; returns the run's summary.
 
-    ``meter``, ``assumed_watts``, ``batch_search``: see ``TrainingRun``. ``validation``: run when due
-    (training seconds), logged in the loss log as validation records.
+    ``run_args``/``run_options``: those of ``TrainingRun`` (model, audio, mel, settings, checkpoint,
+    loss log, then device, meter, ...). ``validation``: run when due (training seconds), logged in the
+    loss log as validation records.
     """
-    run = TrainingRun(
-        model, audio, mel, settings, checkpoint, loss_log, device, meter, assumed_watts, batch_search, log
-    ).start_or_resume()
+    run = TrainingRun(*run_args, **run_options).start_or_resume()
     if validation:
         validation.last_seconds = run.elapsed  # the interval counts from (re)start
     with stop_signals() as stop, progress_bar(run) as bar, TensorBoard(run.checkpoint.parent / "tensorboard") as board:
@@ -63,7 +49,7 @@ def train(
                 bar.update(1)
                 board.record({"step": run.step, **losses})
                 if validation and validation.due(run.elapsed):
-                    check = validation.run(model, run.step, run.elapsed, run.device)
+                    check = validation.run(run.model, run.step, run.elapsed, run.device)
                     records.write(check)
                     board.record(check)
                 bar.set_postfix(shown(run, losses, validation))
@@ -72,7 +58,7 @@ def train(
                     run.save()
                     raise Interrupted(f"signal {stop[0]} at step {run.step}; checkpoint saved to {run.checkpoint}")
                 # Due on the last step: the final save right below is that checkpoint (a big model's is GBs).
-                if time.monotonic() - last_save >= settings.checkpoint_every_seconds and not run.budget_spent():
+                if time.monotonic() - last_save >= run.settings.checkpoint_every_seconds and not run.budget_spent():
                     records.flush()
                     run.save()
                     last_save = time.monotonic()
