@@ -7,10 +7,12 @@ CORES ?= 2
 
 .PHONY: demo test system-packages lint format dry-run clean config-docs
 
-$(BIN)/.installed: pyproject.toml
+# With the example family from another package (examples/istft-vocoder), which the tests run through
+# the whole workflow.
+$(BIN)/.installed: pyproject.toml examples/istft-vocoder/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev]' -e examples/istft-vocoder
 	touch $@
 
 demo: $(BIN)/.installed

@@ -18,7 +18,7 @@ from vocoder_energy.data.corpus import make_synthetic_corpus
 from vocoder_energy.data.features import BAD_FILES, NORMALISATIONS, FeatureSettings
 from vocoder_energy.evaluation.metrics import METRICS
 from vocoder_energy.listening.stimuli import Design
-from vocoder_energy.models import REGISTRY, SIZES
+from vocoder_energy.models import FAMILY_NAME, REGISTRY, SIZES
 from vocoder_energy.training.precision import PRECISIONS
 from vocoder_energy.training.run import TrainingSettings
 from vocoder_energy.training.schedules import SCHEDULES
@@ -60,13 +60,17 @@ def enum(key: str) -> list:
         ("analysis.costs.[]", tuple(COSTS)),
         ("training.precision", PRECISIONS),
         ("training.lr_schedule", SCHEDULES),
-        ("models.<name>", tuple(REGISTRY)),
-        ("inference.<name>", tuple(REGISTRY)),
         ("models.*.<name>", SIZES),
     ],
 )
 def test_code_choices_are_the_schema_enums(key, code):
     assert list(code) == enum(key)
+
+
+@pytest.mark.parametrize("key", ["families", "models", "inference"])
+def test_family_names_follow_the_code_s_rule(key):
+    assert SCHEMA["properties"][key]["propertyNames"]["pattern"] == f"^{FAMILY_NAME.pattern}$"
+    assert all(FAMILY_NAME.fullmatch(name) for name in REGISTRY)
 
 
 def test_every_metric_is_computed_by_default():

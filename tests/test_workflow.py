@@ -353,14 +353,6 @@ def test_listening_test_target_builds_stimuli_from_every_model_and_the_ground_tr
     assert "Nothing to be done" in after.stdout + after.stderr
 
 
-def test_the_schema_knows_exactly_the_registered_families():
-    from vocoder_energy.models import REGISTRY
-
-    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    for section in ("models", "inference"):
-        assert set(schema["properties"][section]["propertyNames"]["enum"]) == set(REGISTRY), section
-
-
 @pytest.fixture
 def served_ljspeech(tmp_path):
     """A tiny LJSpeech-layout archive served over HTTP on 127.0.0.1, with its size and SHA-256."""

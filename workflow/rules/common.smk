@@ -8,7 +8,7 @@ from snakemake.utils import validate
 
 from vocoder_energy.core.fingerprints import FingerprintStore
 from vocoder_energy.listening.ratings import RATERS_PATH, RATINGS_PATH
-from vocoder_energy.models import family_source
+from vocoder_energy.models import family_file
 from vocoder_energy.core.config_checks import (
     check_config,
     config_errors_stop_snakemake,
@@ -102,7 +102,7 @@ FINGERPRINTS = FingerprintStore(
 # function runs, and a file written later would then look missing.
 FINGERPRINTS.closure_files(
     *(ROOT / "workflow/scripts").glob("*.py"),
-    *(FINGERPRINTS.package_dir / family_source(family) for family in FAMILIES),
+    *(family_file(family, FINGERPRINTS.package_dir) for family in FAMILIES),
 )
 
 
@@ -112,10 +112,10 @@ def code(script):
 
 
 def model_code(script):
-    """``code`` plus the job's model family (imported by name through the registry)."""
+    """``code`` plus the job's model family (imported by name, built in or from another package)."""
     return lambda wildcards: FINGERPRINTS.closure_files(
         ROOT / "workflow/scripts" / script,
-        FINGERPRINTS.package_dir / family_source(wildcards.model),
+        family_file(wildcards.model, FINGERPRINTS.package_dir),
     )
 
 

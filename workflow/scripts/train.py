@@ -2,11 +2,13 @@ import torch
 
 from vocoder_energy.core.gpu_lease import gpu_lease
 from vocoder_energy.core.logs import job_log
+from vocoder_energy.models import add_families
 from vocoder_energy.training.job import run_training_job
 from vocoder_energy.training.run import TrainingSettings
 
 with job_log(snakemake.log[0]), gpu_lease() as device:
     torch.set_num_threads(snakemake.threads)
+    add_families(snakemake.config.get("families", {}))  # a family the config declares
     measurement = snakemake.config["measurement"]
     run_training_job(
         snakemake.wildcards.model,

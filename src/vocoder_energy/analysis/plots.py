@@ -35,6 +35,18 @@ FAMILY_NAMES = {
 }
 
 
+# Families from other packages (docs/extending.md) take these in order of their names.
+SPARE_MARKERS = ("X", "*", "h", "p", "<", ">", "d", "8")
+
+
+def family_markers(families) -> dict[str, str]:
+    """Marker per family: the built-in ones' fixed, the others' from ``SPARE_MARKERS`` (cycling)."""
+    others = sorted(set(families) - set(FAMILY_MARKERS))
+    spare = {family: SPARE_MARKERS[i % len(SPARE_MARKERS)] for i, family in enumerate(others)}
+    ordered = [family for family in [*FAMILY_MARKERS, *others] if family in families]
+    return {family: FAMILY_MARKERS.get(family) or spare[family] for family in ordered}
+
+
 def label(model: str, size: str) -> str:
     return f"{FAMILY_NAMES.get(model, model)} {size}".strip()
 
@@ -77,7 +89,7 @@ def _panel(
     )
     if overlay is not None:
         _paper_points(ax, overlay, quality, cost)
-    _points(ax, plotted, quality, cost, estimated)
+    _points(ax, plotted, quality, cost, estimated, family_markers(set(frame["model"])))
     _error_bars(ax, plotted, quality, cost, quality_ci)
     _fronts(ax, plotted, quality, cost, estimated)
     _axes(ax, quality, cost, plotted.empty, overlaid=overlay is not None and len(overlay) > 0)
@@ -102,14 +114,14 @@ def _paper_points(ax, overlay: pd.DataFrame, quality: Objective, cost: Objective
     ax.step(paper_front[cost.column], paper_front[quality.column], where="post", color="0.6", ls="-.", lw=0.8, zorder=1)
 
 
-def _points(ax, plotted: pd.DataFrame, quality: Objective, cost: Objective, estimated: pd.Series) -> None:
+def _points(ax, plotted, quality: Objective, cost: Objective, estimated: pd.Series, markers: dict[str, str]) -> None:
     """One marker per model (family shape, size colour, hollow when its energy is estimated)."""
     for (_, row), hollow in zip(plotted.iterrows(), estimated):
         colour = SIZE_COLOURS.get(row["size"], "grey")
         ax.scatter(
             row[cost.column],
             row[quality.column],
-            marker=FAMILY_MARKERS.get(row["model"], "o"),
+            marker=markers[row["model"]],
             s=70,
             facecolors="none" if hollow else colour,
             edgecolors=colour,
@@ -230,8 +242,8 @@ def pareto_figure(
         missing = _panel(ax, frame, quality, cost, quality_ci, method_columns.get(cost.column), overlay)
         if missing:
             left_out[cost.key] = missing
-    families = [f for f in FAMILY_MARKERS if f in set(frame["model"])]
-    handles = [Line2D([], [], marker=FAMILY_MARKERS[f], ls="", color="k", label=FAMILY_NAMES[f]) for f in families]
+    markers = family_markers(set(frame["model"]))
+    handles = [Line2D([], [], marker=m, ls="", color="k", label=FAMILY_NAMES.get(f, f)) for f, m in markers.items()]
     handles += [Line2D([], [], marker="o", ls="", color=c, label=f"size {s}") for s, c in SIZE_COLOURS.items()]
     handles.append(
         Line2D([], [], marker="o", ls="-", mfc="none", mec="red", color="red", ms=14, label="Pareto-efficient")

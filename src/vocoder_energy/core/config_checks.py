@@ -88,8 +88,9 @@ def model_hyperparameters(config: dict, family: str, size: str) -> dict[str, Any
 
 def check_config(config: dict, build_models: bool = True) -> None:
     """Raise ``ConfigError`` for the first setting that cannot work (the config is schema-validated)."""
-    from vocoder_energy.models import check_hyperparameters, check_inference_options, vocoder_class
+    from vocoder_energy.models import add_families, check_hyperparameters, check_inference_options, vocoder_class
 
+    _as_config_error(add_families, config.get("families", {}))
     features = config["features"]
     _check_hop(features, features["hop_length"])
     for family, sizes in config["models"].items():

@@ -106,17 +106,22 @@ def _rows(properties: dict, required: list, prefix: str = "") -> list[str]:
 
 
 def _mapping_of_names(spec: dict) -> str:
-    """``models``/``inference``: keys from an enumeration, values described by ``additionalProperties``."""
-    keys = ", ".join(f"`{name}`" for name in spec["propertyNames"]["enum"])
+    """``families``/``models``/``inference``: keys from an enumeration or a pattern, values described by
+    ``additionalProperties``."""
+    names = spec["propertyNames"]
+    if "enum" in names:
+        line = "Keys: " + ", ".join(f"`{name}`" for name in names["enum"]) + "."
+    else:
+        line = f"Keys: family names matching `{names['pattern']}`."
     values = spec.get("additionalProperties", {})
-    line = f"Keys: {keys}."
     if "propertyNames" in values:
         inner = ", ".join(f"`{name}`" for name in values["propertyNames"]["enum"])
         line += (
             f" Each holds a mapping with keys {inner}, whose values are {type_text(values['additionalProperties'])}."
         )
     else:
-        line += f" Each value is a {type_text(values)}."
+        shape = f" matching `{values['pattern']}`" if "pattern" in values else ""
+        line += f" Each value is a {type_text(values)}{shape}."
     return line
 
 

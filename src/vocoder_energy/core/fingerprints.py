@@ -128,9 +128,7 @@ class FingerprintStore:
         """The fingerprint file of ``source`` (written or refreshed now), relative to the working directory."""
         source = Path(source).resolve()
         if source not in self._done:
-            target = self.root / source.relative_to(
-                self.base if source.is_relative_to(self.base) else self.package_dir.parent
-            )
+            target = self.root / self._relative(source)
             target = target.with_name(target.name + ".fingerprint")
             text = f"{source_fingerprint(source)}\n"
             if not target.is_file() or target.read_text() != text:
@@ -140,6 +138,14 @@ class FingerprintStore:
                 os.replace(tmp, target)  # jobs on a cluster re-read the workflow at the same time
             self._done[source] = os.path.relpath(target)
         return self._done[source]
+
+    def _relative(self, source: Path) -> Path:
+        """The workflow's files by their path in it, the package's by theirs; a file of another package
+        (a family's plugin) by its absolute path under ``external/``."""
+        for base in (self.base, self.package_dir.parent):
+            if source.is_relative_to(base):
+                return source.relative_to(base)
+        return Path("external", *source.parts[1:])
 
     def closure_files(self, *paths: str | Path) -> list[str]:
         """Fingerprint files of ``paths`` and of everything they import from the package."""

@@ -1,18 +1,29 @@
 """Vocoder families and the one entry point that builds them.
 
-Adding a family: write ``models/<family>.py`` with a ``Vocoder`` subclass that sets ``family`` and
-``presets`` (S/M/L), and add it to ``REGISTRY`` below.
+A family is a ``Vocoder`` subclass with ``family`` and S/M/L ``presets`` (docs/extending.md has the
+contract). The six built-in ones are listed in ``REGISTRY``; other packages add theirs without a fork:
+
+* an installed package declares them under the entry-point group ``vocoder_energy.families``
+  (name = family, value = ``module:Class``);
+* a config names a class of a module it can import, under ``families:`` (``add_families``).
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
-from importlib import import_module
+import re
+from collections.abc import Mapping
+from importlib import import_module, metadata, util
+from pathlib import Path
 from typing import Any
 
 from vocoder_energy.models.base import Vocoder
 
 SIZES = ("S", "M", "L")
+ENTRY_POINT_GROUP = "vocoder_energy.families"
+# Family names appear in file names, wildcards and "{family}_{size}" system names.
+FAMILY_NAME = re.compile(r"[a-z][a-z0-9]*")
 
 # family -> "module:Class", imported lazily so that building one family never imports the others.
 REGISTRY: dict[str, str] = {
@@ -24,20 +35,95 @@ REGISTRY: dict[str, str] = {
     "diffwave": "vocoder_energy.models.diffwave:DiffWave",
 }
 
+# Families a config declared in this process (``families:``), with the key that declared each.
+_declared: dict[str, tuple[str, str]] = {}
+
+
+@functools.cache
+def installed_families() -> dict[str, tuple[str, str]]:
+    """Families of installed packages: name -> ("module:Class", where it was declared)."""
+    found = {}
+    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        where = f"entry point {entry.name!r} of the installed package {entry.dist.name if entry.dist else '?'}"
+        _check_new_family(entry.name, where)
+        found[entry.name] = (entry.value, where)
+    return found
+
+
+def add_families(declared: Mapping[str, str], key: str = "families") -> None:
+    """Make the families a config declares (name -> ``module:Class``) buildable in this process."""
+    for name, target in declared.items():
+        where = f"{key}.{name}"
+        _check_new_family(name, where)
+        if name in installed_families() and installed_families()[name][0] != target:
+            owner = installed_families()[name][1]
+            raise ValueError(f"{where}: the {owner} already names {name!r}; choose another name")
+        if not re.fullmatch(r"[\w.]+:\w+", target):
+            raise ValueError(f"{where}: {target!r} is not 'module:Class' (e.g. mypackage.vocoder:MyVocoder)")
+        _declared[name] = (target, where)
+
+
+def _check_new_family(name: str, where: str) -> None:
+    if name in REGISTRY:
+        raise ValueError(f"{where}: {name!r} is a built-in family; give the new family another name")
+    if not FAMILY_NAME.fullmatch(name):
+        raise ValueError(f"{where}: a family name is lower-case letters and digits, from a letter; got {name!r}")
+
+
+def families() -> dict[str, str]:
+    """Every family this process can build: built-in, installed, declared by the config."""
+    others = {**installed_families(), **_declared}
+    return REGISTRY | {name: target for name, (target, _) in others.items()}
+
+
+def family_target(family: str) -> str:
+    """``module:Class`` of ``family`` (a clear error naming the known ones when there is none)."""
+    try:
+        return families()[family]
+    except KeyError:
+        known = ", ".join(families())
+        raise ValueError(
+            f"models: unknown vocoder family {family!r}; known: {known} (a new family: declare it under "
+            "families: or install a package that provides it, docs/extending.md)"
+        ) from None
+
+
+def _where(family: str) -> str:
+    others = {**installed_families(), **_declared}
+    return others[family][1] if family in others else f"models.{family}"
+
 
 def vocoder_class(family: str) -> type[Vocoder]:
+    module_name, class_name = family_target(family).split(":")
     try:
-        module_name, class_name = REGISTRY[family].split(":")
-    except KeyError:
-        known = ", ".join(sorted(REGISTRY))
-        raise ValueError(f"models: unknown vocoder family {family!r}; implemented: {known}") from None
-    return getattr(import_module(module_name), class_name)
+        module = import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"{_where(family)}: cannot import {module_name} ({err})") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise ValueError(f"{_where(family)}: {module_name} has no class {class_name}")
+    if not (isinstance(cls, type) and issubclass(cls, Vocoder)):
+        raise ValueError(f"{_where(family)}: {module_name}:{class_name} is not a subclass of models.Vocoder")
+    if getattr(cls, "family", None) != family:
+        raise ValueError(
+            f"{_where(family)}: {module_name}:{class_name} sets family = {getattr(cls, 'family', None)!r}; "
+            f"the name it is declared under must be the same ({family!r})"
+        )
+    if not isinstance(getattr(cls, "presets", None), dict) or not cls.presets:
+        raise ValueError(f"{_where(family)}: {module_name}:{class_name} has no presets (size -> hyperparameters)")
+    return cls
 
 
-def family_source(family: str) -> str:
-    """The family's module file, relative to the package (its code is part of every job of the family)."""
-    module_name = REGISTRY[family].split(":")[0]
-    return "/".join(module_name.split(".")[1:]) + ".py"
+def family_file(family: str, package_dir: str | Path) -> Path:
+    """The file of ``family``'s module (its code is part of every job of the family): a built-in one in
+    ``package_dir`` (the workflow's own sources), another wherever Python finds it."""
+    module_name = family_target(family).split(":")[0]
+    if family in REGISTRY:
+        return Path(package_dir, *module_name.split(".")[1:]).with_suffix(".py")
+    spec = util.find_spec(module_name)
+    if spec is None or not spec.origin:
+        raise ValueError(f"{_where(family)}: cannot find the module {module_name}")
+    return Path(spec.origin)
 
 
 def build_vocoder(family: str, size: str, **overrides: Any) -> Vocoder:
@@ -70,12 +156,17 @@ def check_inference_options(family: str, options: dict[str, Any]) -> None:
 
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "REGISTRY",
     "SIZES",
     "Vocoder",
+    "add_families",
     "build_vocoder",
     "check_hyperparameters",
     "check_inference_options",
-    "family_source",
+    "families",
+    "family_file",
+    "family_target",
+    "installed_families",
     "vocoder_class",
 ]

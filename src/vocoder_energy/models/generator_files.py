@@ -1,4 +1,4 @@
-"""A trained generator on disk: its weights plus what rebuilds it (family, size, hyperparameters).
+"""A trained generator on disk: its weights plus what rebuilds it (family, its class, size, hyperparameters).
 
 Generation and cost jobs read these files; they import the models, not the training stack.
 """
@@ -11,13 +11,15 @@ from typing import Any
 import torch
 
 from vocoder_energy.core.files import load_file, save_file
-from vocoder_energy.models import Vocoder, build_vocoder
+from vocoder_energy.models import Vocoder, add_families, build_vocoder, families, family_target
 
 
 def save_generator(model: Vocoder, size: str, hyperparameters: dict, path: str | Path) -> None:
     """The trained generator (training form) plus what is needed to rebuild it."""
     state = {k: v.detach().cpu() for k, v in model.generator.state_dict().items()}
-    save_file({"family": model.family, "size": size, "hyperparameters": hyperparameters, "generator": state}, path)
+    # The class too: a family the config declared (families:) is rebuilt from the file alone.
+    rebuild = {"family": model.family, "class": family_target(model.family), "size": size}
+    save_file({**rebuild, "hyperparameters": hyperparameters, "generator": state}, path)
 
 
 def load_generator(path: str | Path, device: torch.device | str = "cpu", **inference_options: Any) -> Vocoder:
@@ -27,6 +29,8 @@ def load_generator(path: str | Path, device: torch.device | str = "cpu", **infer
     (sampling steps, WaveFlow's reverse pass, sigma), not the trained weights.
     """
     saved = load_file(path)
+    if saved["family"] not in families() and "class" in saved:
+        add_families({saved["family"]: saved["class"]}, key=str(path))
     model = build_vocoder(saved["family"], saved["size"], **{**saved["hyperparameters"], **inference_options})
     model.generator.load_state_dict(saved["generator"])
     model.to(device)
