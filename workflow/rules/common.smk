@@ -83,8 +83,16 @@ def model_hop(wildcards):
 
 
 def corpus_metadata():
-    """The corpus's metadata.csv; its wavs sit beside it in wavs/."""
-    return f"data/corpus/{config['corpus']['source']}/metadata.csv"
+    """The corpus's metadata.csv; its wavs sit beside it in wavs/. Your own folder is read in place."""
+    corpus = config["corpus"]
+    if corpus["source"] == "directory":
+        return os.path.join(corpus["path"], "metadata.csv")
+    return f"data/corpus/{corpus['source']}/metadata.csv"
+
+
+def ljspeech_archive():
+    """The LJSpeech archive to extract: a local copy when the config names one, else the download."""
+    return config["corpus"]["ljspeech"]["archive"] or "data/downloads/LJSpeech-1.1.tar.bz2"
 
 
 def features(split):

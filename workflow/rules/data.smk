@@ -33,7 +33,7 @@ rule download_ljspeech:
 
 rule extract_ljspeech:
     input:
-        archive="data/downloads/LJSpeech-1.1.tar.bz2",
+        archive=ljspeech_archive(),
         code=code("extract_corpus.py"),
     output:
         "data/corpus/ljspeech/metadata.csv",
@@ -43,6 +43,10 @@ rule extract_ljspeech:
         "../../envs/vocoder-energy.yaml"
     params:
         clips=config["corpus"]["ljspeech"]["clips"],
+        # A local copy is checked here; a download was checked by the download job.
+        local=bool(config["corpus"]["ljspeech"]["archive"]),
+        size_bytes=config["corpus"]["ljspeech"]["size_bytes"],
+        sha256=config["corpus"]["ljspeech"]["sha256"],
     script:
         "../scripts/extract_corpus.py"
 

@@ -91,6 +91,7 @@ def check_config(config: dict, build_models: bool = True) -> None:
     from vocoder_energy.models import add_families, check_hyperparameters, check_inference_options, vocoder_class
 
     _as_config_error(add_families, config.get("families", {}))
+    check_corpus(config["corpus"])
     features = config["features"]
     _check_hop(features, features["hop_length"])
     for family, sizes in config["models"].items():
@@ -120,6 +121,28 @@ def check_config(config: dict, build_models: bool = True) -> None:
         if build_models:
             for size in config["models"][family]:
                 build_on_meta(key, family, size, model_hyperparameters(config, family, size) | options)
+
+
+def check_corpus(corpus: dict) -> None:
+    """Your own corpus folder, or a local LJSpeech archive, exists before any job is planned on it
+    (the features job then checks every metadata line and wav, naming the file and line)."""
+    if corpus["source"] == "directory":
+        path = corpus.get("path")
+        if not path:
+            raise ConfigError(
+                "corpus.path: source directory reads your corpus from a folder; set corpus.path to one "
+                "holding metadata.csv and wavs/"
+            )
+        if not Path(path).is_dir():
+            raise ConfigError(f"corpus.path: {path} is not a folder (relative paths start at {Path.cwd()})")
+        if not (Path(path) / "metadata.csv").is_file():
+            raise ConfigError(
+                f"corpus.path: {path} has no metadata.csv; an LJSpeech-layout corpus holds metadata.csv "
+                "(id|text|normalised text per line) and wavs/<id>.wav"
+            )
+    archive = corpus.get("ljspeech", {}).get("archive")
+    if corpus["source"] == "ljspeech" and archive and not Path(archive).is_file():
+        raise ConfigError(f"corpus.ljspeech.archive: {archive} is not a file; give the LJSpeech-1.1.tar.bz2 you have")
 
 
 def _check_hop(features: dict, hop: int, key: str = "features.segment_samples") -> None:
