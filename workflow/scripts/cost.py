@@ -12,4 +12,5 @@ with job_log(snakemake.log[0]), gpu_lease() as device:
     probe = ProbeSettings(**snakemake.params.probe)
     result = measure_cost(model, probe, device, test_features=snakemake.input.get("test"))
     result["inference_options"] = snakemake.params.inference
+    result["weights"] = snakemake.params.weights  # trained, or untrained (cost_table)
     write_json(result, snakemake.output[0])

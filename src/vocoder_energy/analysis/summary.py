@@ -66,6 +66,18 @@ def _value(value: float | None) -> float:
     return math.nan if value is None else value
 
 
+def chosen_energy(energy: dict, energy_basis: str) -> dict:
+    """The cost document's gross energy, or its net part, as ``measurement.energy`` says."""
+    if energy_basis not in ENERGY_BASES:
+        raise ValueError(f"measurement.energy: {energy_basis!r} is not one of {', '.join(ENERGY_BASES)}")
+    return energy if energy_basis == "gross" else energy["net"]
+
+
+def gflops_per_16384_samples(flops: dict) -> float:
+    """Table 2's unit: one 16,384-sample clip (what the paper calls "per second")."""
+    return flops["per_audio_second"] * 16384 / flops["sample_rate"] / 1e9
+
+
 def summary_row(
     model: str,
     size: str,
@@ -76,10 +88,8 @@ def summary_row(
     carbon_intensity: float | None = None,
 ) -> dict:
     flops, energy, timing = cost["flops"], cost["energy"], cost["time"]
-    if energy_basis not in ENERGY_BASES:
-        raise ValueError(f"measurement.energy: {energy_basis!r} is not one of {', '.join(ENERGY_BASES)}")
+    chosen = chosen_energy(energy, energy_basis)
     net, idle = energy["net"], energy["idle"]
-    chosen = energy if energy_basis == "gross" else net
     net_per_second = _value(net["joules_per_audio_second"])
     carbon = math.nan if carbon_intensity is None else kg_co2eq(net_per_second * 3600, carbon_intensity)
     return {
@@ -98,8 +108,7 @@ def summary_row(
         "d_stft_method": quality["d_stft"]["method"],
         "gflops_per_audio_second": flops["per_audio_second"] / 1e9,
         "gmacs_per_audio_second": flops["macs_per_audio_second"] / 1e9,
-        # Table 2's unit: one 16,384-sample clip (what the paper calls "per second").
-        "gflops_per_16384_samples": flops["per_audio_second"] * 16384 / flops["sample_rate"] / 1e9,
+        "gflops_per_16384_samples": gflops_per_16384_samples(flops),
         "flops_method": "counted",
         "real_time_factor": timing["real_time_factor"],
         "energy_joules_per_audio_second": _value(chosen["joules_per_audio_second"]),
