@@ -14,6 +14,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt  # noqa: E402  (after plots: headless backend)
 import pandas as pd
+from adjustText import adjust_text
 
 from vocoder_energy.analysis.objectives import ENERGY_WORKLOAD_SECONDS
 from vocoder_energy.analysis.plots import SIZE_COLOURS, family_markers, label  # sets the Agg backend
@@ -64,6 +65,7 @@ def cost_figure(frame: pd.DataFrame, paths: list[str | Path]) -> None:
     if left_out:  # e.g. net energy asked for where only an estimate exists
         note = "no energy value (unavailable): " + ", ".join(left_out)
         ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize=7, wrap=True, color="0.3")
+    texts = []
     for _, row in frame[finite].iterrows():
         colour = SIZE_COLOURS.get(row["size"], "grey")
         hollow = row["energy_method"] == "estimated"
@@ -76,14 +78,15 @@ def cost_figure(frame: pd.DataFrame, paths: list[str | Path]) -> None:
             edgecolors=colour,
             linewidths=1.5,
         )
-        ax.annotate(label(row["model"], row["size"]), (row["gflops"], row["energy"]), fontsize=8,
-                    xytext=(4, 4), textcoords="offset points")  # fmt: skip
+        texts.append(ax.text(row["gflops"], row["energy"], label(row["model"], row["size"]), fontsize=8))
     ax.set(xlabel="GFLOPs per 16,384-sample clip", ylabel="energy (J per 100 s of audio)")
     if finite.any():
         ax.set(xscale="log", yscale="log")
     methods = sorted(set(frame["energy_method"]))
     ax.set_title(f"Cost without training (weights: untrained; energy {', '.join(methods)})", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
+    if texts:
+        adjust_text(texts, ax=ax)  # labels apart, as in the Pareto figure
     for path in paths:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=150)
