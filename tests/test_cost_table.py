@@ -75,3 +75,12 @@ def test_cost_table_measures_untrained_models_without_a_training(tmp_path):
     assert document["parameters"]["value"] == build_vocoder("hifigan", "M", **overrides).num_parameters()
     assert (repo / "results" / "untrained" / "cost.png").read_bytes().startswith(b"\x89PNG")
     assert "Nothing to be done" in snakemake(repo, "-n", "cost_table").stdout
+
+
+def test_untrained_cost_jobs_get_the_cost_jobs_node_on_slurm():
+    import yaml
+    from test_workflow import ROOT
+
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "profile.yaml").read_text())
+    assert profile["set-resources"]["cost_untrained"] == profile["set-resources"]["cost"]
+    assert profile["set-threads"]["cost_untrained"] == profile["set-threads"]["cost"]

@@ -10,10 +10,11 @@ import pytest
 import torch
 import yaml
 from snakemake.utils import validate
-from test_workflow import ROOT, TINY, clone, snakemake, write_config
+from test_workflow import ROOT, TINY, clone, job_counts, snakemake, write_config
 from torch import nn
 
 from vocoder_energy.core.config_checks import ConfigError, check_config
+from vocoder_energy.data.corpus import make_synthetic_corpus
 from vocoder_energy.models import REGISTRY, Vocoder, add_families, families, vocoder_class
 from vocoder_energy.models import _declared as declared_families
 from vocoder_energy.models.base import weight_norm
@@ -87,6 +88,11 @@ class BadName(Frames):
     family = "Frames_2"
 
 
+class UnresolvedAnnotations(Frames):
+    def __init__(self, n_mels: NotImportedHere = 80, hop_length: int = 256, sample_rate: int = 16000):  # noqa: F821
+        super().__init__(n_mels, hop_length, sample_rate)
+
+
 class ReadsValues(Frames):
     def __init__(self, n_mels: int = 80, hop_length: int = 256, sample_rate: int = 16000):
         super().__init__(n_mels, hop_length, sample_rate)
@@ -150,7 +156,7 @@ class NoConvolution(Frames):
 
 
 BROKEN = {
-    "class": [NotAVocoder, BadName],
+    "class": [NotAVocoder, BadName, UnresolvedAnnotations],
     "meta": [ReadsValues],
     "output_length": [ShortOutput],
     "seeded": [Unseeded],
@@ -248,3 +254,66 @@ def test_the_example_plugin_goes_through_the_whole_workflow(tmp_path):
     key = list(csv.DictReader(open(workdir / "results" / "listening" / "key.csv")))
     assert "istft_S" in {row["system"] for row in key}
     assert "Nothing to be done" in snakemake(workdir, "-n", configfile=config).stdout
+
+
+def test_a_broken_installed_package_is_ignored_with_a_warning_not_every_config_broken(monkeypatch):
+    from importlib import metadata
+
+    import vocoder_energy.models as models
+
+    broken = [
+        metadata.EntryPoint("hifigan", "elsewhere:HiFiGAN", models.ENTRY_POINT_GROUP),  # a built-in name
+        metadata.EntryPoint("Bad_Name", "pkg:Voc", models.ENTRY_POINT_GROUP),
+        metadata.EntryPoint("nocolon", "pkg.Voc", models.ENTRY_POINT_GROUP),
+        metadata.EntryPoint("fine", "test_plugins:Frames", models.ENTRY_POINT_GROUP),
+    ]
+    monkeypatch.setattr(metadata, "entry_points", lambda group: broken)
+    models.installed_families.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="ignored") as warned:
+            found = families()
+        assert len(warned) == 3 and found["hifigan"] == REGISTRY["hifigan"] and found["fine"] == "test_plugins:Frames"
+        assert "nocolon" not in found and "Bad_Name" not in found
+    finally:
+        models.installed_families.cache_clear()
+
+
+def test_a_generator_trained_as_another_class_is_refused(tmp_path):
+    from vocoder_energy.core.errors import InputError
+    from vocoder_energy.models.generator_files import load_generator, save_generator
+
+    add_families({"frames": "test_plugins:Frames"})
+    save_generator(Frames(), "S", {}, tmp_path / "frames_S.pt")
+    assert load_generator(tmp_path / "frames_S.pt").family == "frames"
+    declared_families["frames"] = ("test_plugins:KeepsWeightNorm", "families.frames")  # the config changed
+    with pytest.raises(InputError, match="trained as test_plugins:Frames"):
+        load_generator(tmp_path / "frames_S.pt")
+
+
+@pytest.mark.slow
+def test_a_config_declared_family_and_a_relative_corpus_path_go_through_the_workflow(tmp_path, monkeypatch):
+    import inspect
+
+    workdir = clone(tmp_path / "repo")
+    header = "import torch\nfrom torch import nn\n\nfrom vocoder_energy.models import Vocoder\n"
+    header += "from vocoder_energy.models.base import weight_norm\n\n\n"
+    other = "\n\nclass Frames2(Frames):  # the same family, another class\n    pass\n"
+    (workdir / "frames_family.py").write_text(header + inspect.getsource(Frames) + other)
+    monkeypatch.setenv("PYTHONPATH", str(workdir))  # docs/extending.md: a local module on PYTHONPATH
+    make_synthetic_corpus(workdir / "corpora" / "mine", clips=5, seed=4, max_seconds=1.2)
+    tiny = yaml.safe_load(TINY.read_text())
+    config = tiny | {
+        "families": {"frames": "frames_family:Frames"},
+        "models": {"frames": {"S": {}}},
+        "inference": {},
+        "corpus": {"source": "directory", "path": "corpora/mine"},  # relative to the working directory
+    }
+    configfile = write_config(tmp_path / "local.yaml", config)
+    snakemake(workdir, "--resources", "gpu=1", "--cores", "2", "all", configfile=configfile)
+    rows = list(csv.DictReader(open(workdir / "results" / "summary.csv")))
+    assert [(r["model"], r["size"]) for r in rows] == [("frames", "S")] and float(rows[0]["d_stft"]) > 0
+    assert "Nothing to be done" in snakemake(workdir, "-n", configfile=configfile).stdout
+    # Another class of the same module under the same name retrains (no file changed: the params did).
+    config["families"]["frames"] = "frames_family:Frames2"
+    result = snakemake(workdir, "-n", configfile=write_config(tmp_path / "other.yaml", config))
+    assert job_counts(result.stdout)["train"] == 1

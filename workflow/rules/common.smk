@@ -8,7 +8,7 @@ from snakemake.utils import validate
 
 from vocoder_energy.core.fingerprints import FingerprintStore
 from vocoder_energy.listening.ratings import RATERS_PATH, RATINGS_PATH
-from vocoder_energy.models import family_file
+from vocoder_energy.models import family_file, family_target
 from vocoder_energy.core.config_checks import (
     check_config,
     config_errors_stop_snakemake,
@@ -71,6 +71,11 @@ def training_params():
 def hyperparameters(wildcards):
     """Constructor arguments of one model size: the features' audio settings, then its overrides."""
     return canonical(model_hyperparameters(config, wildcards.model, wildcards.size))
+
+
+def family_class(wildcards):
+    """The family's ``module:Class``: naming another class under ``families:`` retrains."""
+    return family_target(wildcards.model)
 
 
 def inference_options(wildcards):

@@ -40,6 +40,7 @@ rule untrained_generator:
     conda:
         "../../envs/vocoder-energy.yaml"
     params:
+        family=family_class,
         hyperparameters=hyperparameters,
         seed=config["training"]["seed"],
     script:

@@ -20,6 +20,7 @@ rule train:
     resources:
         gpu=gpu_slot,
     params:
+        family=family_class,
         hyperparameters=hyperparameters,
         training=training_params(),
         # Outside the declared outputs, which Snakemake deletes before a job runs.

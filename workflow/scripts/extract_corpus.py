@@ -1,7 +1,8 @@
 from pathlib import Path
 
 from vocoder_energy.core.logs import job_log
-from vocoder_energy.data.corpus import check_archive, extract_corpus
+from vocoder_energy.data.archive import check_archive
+from vocoder_energy.data.corpus import extract_corpus
 
 with job_log(snakemake.log[0]):
     if snakemake.params.local:

@@ -193,7 +193,13 @@ def build_on_meta(key: str, family: str, size: str, hyperparameters: dict[str, A
 
 def check_types(key: str, cls: type, values: dict[str, Any]) -> None:
     """Each value has the type the constructor declares (as YAML writes it: lists for tuples)."""
-    hints = typing.get_type_hints(cls.__init__)
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception as err:  # e.g. an annotation naming what only TYPE_CHECKING imports
+        raise ConfigError(
+            f"{key}: cannot read {cls.__name__}.__init__'s annotations ({type(err).__name__}: {err}); "
+            "they must resolve at run time"
+        ) from None
     for name, value in values.items():
         if name in hints and not fits(value, hints[name]):
             raise ConfigError(

@@ -82,19 +82,6 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def check_archive(path: str | Path, size_bytes: int | None = None, sha256: str | None = None) -> None:
-    """A local copy of an archive has the expected size and SHA-256 (None: not checked)."""
-    size = Path(path).stat().st_size
-    if size_bytes is not None and size != size_bytes:
-        raise CorpusError(
-            f"{path}: {size} bytes, expected {size_bytes} (corpus.ljspeech.size_bytes); a partial or other file?"
-        )
-    if sha256 is not None:
-        digest = file_sha256(path)
-        if digest != sha256.lower():
-            raise CorpusError(f"{path}: SHA-256 {digest} does not match corpus.ljspeech.sha256 {sha256}")
-
-
 # --------------------------------------------------------------------------- extract
 def extract_corpus(archive: str | Path, dest: str | Path, expected_clips: int | None = None) -> Path:
     """Stream-extract an LJSpeech-style archive (one top folder) into ``dest`` and check its layout."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import warnings
 from collections.abc import Mapping
 from importlib import import_module, metadata, util
 from pathlib import Path
@@ -45,7 +46,12 @@ def installed_families() -> dict[str, tuple[str, str]]:
     found = {}
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
         where = f"entry point {entry.name!r} of the installed package {entry.dist.name if entry.dist else '?'}"
-        _check_new_family(entry.name, where)
+        try:
+            _check_new_family(entry.name, where)
+            _check_target(entry.value, where)
+        except ValueError as err:  # one broken package must not stop configs that do not use it
+            warnings.warn(f"{err}; that family is ignored", stacklevel=2)
+            continue
         found[entry.name] = (entry.value, where)
     return found
 
@@ -58,9 +64,13 @@ def add_families(declared: Mapping[str, str], key: str = "families") -> None:
         if name in installed_families() and installed_families()[name][0] != target:
             owner = installed_families()[name][1]
             raise ValueError(f"{where}: the {owner} already names {name!r}; choose another name")
-        if not re.fullmatch(r"[\w.]+:\w+", target):
-            raise ValueError(f"{where}: {target!r} is not 'module:Class' (e.g. mypackage.vocoder:MyVocoder)")
+        _check_target(target, where)
         _declared[name] = (target, where)
+
+
+def _check_target(target: str, where: str) -> None:
+    if not re.fullmatch(r"[\w.]+:[\w.]+", target):
+        raise ValueError(f"{where}: {target!r} is not 'module:Class' (e.g. mypackage.vocoder:MyVocoder)")
 
 
 def _check_new_family(name: str, where: str) -> None:
@@ -97,9 +107,9 @@ def vocoder_class(family: str) -> type[Vocoder]:
     module_name, class_name = family_target(family).split(":")
     try:
         module = import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"{_where(family)}: cannot import {module_name} ({err})") from None
-    cls = getattr(module, class_name, None)
+    except Exception as err:  # a plugin's import may fail in any way; name it, not a traceback
+        raise ValueError(f"{_where(family)}: cannot import {module_name} ({type(err).__name__}: {err})") from None
+    cls = functools.reduce(lambda owner, name: getattr(owner, name, None), class_name.split("."), module)
     if cls is None:
         raise ValueError(f"{_where(family)}: {module_name} has no class {class_name}")
     if not (isinstance(cls, type) and issubclass(cls, Vocoder)):

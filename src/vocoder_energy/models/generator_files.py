@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from vocoder_energy.core.errors import InputError
 from vocoder_energy.core.files import load_file, save_file
 from vocoder_energy.models import Vocoder, add_families, build_vocoder, families, family_target
 
@@ -31,6 +32,11 @@ def load_generator(path: str | Path, device: torch.device | str = "cpu", **infer
     saved = load_file(path)
     if saved["family"] not in families() and "class" in saved:
         add_families({saved["family"]: saved["class"]}, key=str(path))
+    elif saved.get("class", family_target(saved["family"])) != family_target(saved["family"]):
+        raise InputError(
+            f"{path}: trained as {saved['class']}, but {saved['family']} is now {family_target(saved['family'])}; "
+            "retrain it (its weights do not fit the other class)"
+        )
     model = build_vocoder(saved["family"], saved["size"], **{**saved["hyperparameters"], **inference_options})
     model.generator.load_state_dict(saved["generator"])
     model.to(device)

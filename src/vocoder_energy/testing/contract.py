@@ -15,6 +15,7 @@ import copy
 import inspect
 import io
 import math
+import typing
 import warnings
 from typing import Any
 
@@ -74,6 +75,10 @@ def _check_class(cls: type, size: str, overrides: dict[str, Any]) -> None:
     presets = getattr(cls, "presets", None)
     if not isinstance(presets, dict) or size not in presets:
         raise ContractError("class", f"presets has no size {size!r} (presets: size -> hyperparameters)")
+    try:
+        typing.get_type_hints(cls.__init__)  # the config checks read them to check override types
+    except Exception as err:
+        raise ContractError("class", f"__init__'s annotations do not resolve ({type(err).__name__}: {err})") from None
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     for name in (*presets[size], *overrides, *cls.inference_options, "n_mels", "hop_length", "sample_rate"):
         if name not in accepted:
