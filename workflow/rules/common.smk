@@ -97,7 +97,9 @@ def corpus_metadata():
 
 def ljspeech_archive():
     """The LJSpeech archive to extract: a local copy when the config names one, else the download."""
-    return config["corpus"]["ljspeech"]["archive"] or "data/downloads/LJSpeech-1.1.tar.bz2"
+    return (
+        config["corpus"]["ljspeech"]["archive"] or "data/downloads/LJSpeech-1.1.tar.bz2"
+    )
 
 
 def features(split):
