@@ -125,7 +125,7 @@ class CountsTheDiscriminator(Frames):
 
 class NeverSteps(Frames):
     def training_step(self, audio, mel):
-        return {name: float(value) for name, value in self.generator_losses(audio, mel).items()}
+        return {name: float(value.detach()) for name, value in self.generator_losses(audio, mel).items()}
 
 
 class GrowsStateWhileTraining(Frames):
@@ -136,12 +136,12 @@ class GrowsStateWhileTraining(Frames):
 
 class LossesAsFloats(Frames):
     def generator_losses(self, audio, mel):
-        return {"l1": float((self.infer(mel) - audio).abs().mean())}
+        return {"l1": float((self.infer(mel) - audio).abs().mean().detach())}
 
     def training_step(self, audio, mel):
         loss = (self.infer(mel) - audio).abs().mean()
         self.optimise(loss, self.optimizers[0])
-        return {"l1": float(loss)}
+        return {"l1": float(loss.detach())}
 
 
 class NoConvolution(Frames):
