@@ -17,7 +17,7 @@ import pandas as pd
 from adjustText import adjust_text
 
 from vocoder_energy.analysis.objectives import ENERGY_WORKLOAD_SECONDS
-from vocoder_energy.analysis.plots import SIZE_COLOURS, family_markers, label  # sets the Agg backend
+from vocoder_energy.analysis.plots import family_markers, label, scatter_runs  # sets the Agg backend
 from vocoder_energy.analysis.summary import chosen_energy, gflops_per_16384_samples
 from vocoder_energy.analysis.tables import table2, write_table
 
@@ -65,20 +65,9 @@ def cost_figure(frame: pd.DataFrame, paths: list[str | Path]) -> None:
     if left_out:  # e.g. net energy asked for where only an estimate exists
         note = "no energy value (unavailable): " + ", ".join(left_out)
         ax.text(0.02, 0.02, note, transform=ax.transAxes, fontsize=7, wrap=True, color="0.3")
-    texts = []
-    for _, row in frame[finite].iterrows():
-        colour = SIZE_COLOURS.get(row["size"], "grey")
-        hollow = row["energy_method"] == "estimated"
-        ax.scatter(
-            row["gflops"],
-            row["energy"],
-            marker=markers[row["model"]],
-            s=70,
-            facecolors="none" if hollow else colour,
-            edgecolors=colour,
-            linewidths=1.5,
-        )
-        texts.append(ax.text(row["gflops"], row["energy"], label(row["model"], row["size"]), fontsize=8))
+    shown = frame[finite]
+    scatter_runs(ax, shown, "gflops", "energy", shown["energy_method"].eq("estimated"), markers)
+    texts = [ax.text(r["gflops"], r["energy"], label(r["model"], r["size"]), fontsize=8) for _, r in shown.iterrows()]
     ax.set(xlabel="GFLOPs per 16,384-sample clip", ylabel="energy (J per 100 s of audio)")
     if finite.any():
         ax.set(xscale="log", yscale="log")

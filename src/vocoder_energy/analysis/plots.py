@@ -115,15 +115,19 @@ def _paper_points(ax, overlay: pd.DataFrame, quality: Objective, cost: Objective
 
 
 def _points(ax, plotted, quality: Objective, cost: Objective, estimated: pd.Series, markers: dict[str, str]) -> None:
-    """One marker per model (family shape, size colour, hollow when its energy is estimated)."""
-    for (_, row), hollow in zip(plotted.iterrows(), estimated):
+    scatter_runs(ax, plotted, cost.column, quality.column, estimated, markers)
+
+
+def scatter_runs(ax, rows: pd.DataFrame, x: str, y: str, hollow, markers: dict[str, str]) -> None:
+    """One marker per model: family shape, size colour, hollow where ``hollow`` (energy estimated)."""
+    for (_, row), empty in zip(rows.iterrows(), hollow):
         colour = SIZE_COLOURS.get(row["size"], "grey")
         ax.scatter(
-            row[cost.column],
-            row[quality.column],
+            row[x],
+            row[y],
             marker=markers[row["model"]],
             s=70,
-            facecolors="none" if hollow else colour,
+            facecolors="none" if empty else colour,
             edgecolors=colour,
             linewidths=1.5,
             zorder=3,

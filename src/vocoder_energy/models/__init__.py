@@ -80,10 +80,14 @@ def _check_new_family(name: str, where: str) -> None:
         raise ValueError(f"{where}: a family name is lower-case letters and digits, from a letter; got {name!r}")
 
 
+def _others() -> dict[str, tuple[str, str]]:
+    """Installed and declared families: name -> ("module:Class", where it was declared)."""
+    return {**installed_families(), **_declared}
+
+
 def families() -> dict[str, str]:
     """Every family this process can build: built-in, installed, declared by the config."""
-    others = {**installed_families(), **_declared}
-    return REGISTRY | {name: target for name, (target, _) in others.items()}
+    return REGISTRY | {name: target for name, (target, _) in _others().items()}
 
 
 def family_target(family: str) -> str:
@@ -99,8 +103,7 @@ def family_target(family: str) -> str:
 
 
 def _where(family: str) -> str:
-    others = {**installed_families(), **_declared}
-    return others[family][1] if family in others else f"models.{family}"
+    return _others()[family][1] if family in _others() else f"models.{family}"
 
 
 def vocoder_class(family: str) -> type[Vocoder]:

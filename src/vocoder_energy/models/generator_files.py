@@ -30,11 +30,12 @@ def load_generator(path: str | Path, device: torch.device | str = "cpu", **infer
     (sampling steps, WaveFlow's reverse pass, sigma), not the trained weights.
     """
     saved = load_file(path)
-    if saved["family"] not in families() and "class" in saved:
-        add_families({saved["family"]: saved["class"]}, key=str(path))
-    elif saved.get("class", family_target(saved["family"])) != family_target(saved["family"]):
+    family, trained_as = saved["family"], saved.get("class")  # files before plugin families have no class
+    if trained_as and family not in families():
+        add_families({family: trained_as}, key=str(path))
+    elif trained_as and trained_as != family_target(family):
         raise InputError(
-            f"{path}: trained as {saved['class']}, but {saved['family']} is now {family_target(saved['family'])}; "
+            f"{path}: trained as {trained_as}, but {family} is now {family_target(family)}; "
             "retrain it (its weights do not fit the other class)"
         )
     model = build_vocoder(saved["family"], saved["size"], **{**saved["hyperparameters"], **inference_options})
