@@ -13,6 +13,7 @@ $(BIN)/.installed: pyproject.toml examples/istft-vocoder/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]' -e examples/istft-vocoder
+	$(BIN)/python -m vocoder_energy.evaluation.warm_up
 	touch $@
 
 demo: $(BIN)/.installed

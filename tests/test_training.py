@@ -1,6 +1,7 @@
 import json
 import os
 import signal
+import types
 from pathlib import Path
 
 import numpy as np
@@ -97,6 +98,38 @@ def test_a_checkpoint_due_on_the_last_step_is_written_once(data, tmp_path, monke
 def test_time_budget_stops_training(data, tmp_path):
     summary = train(tiny_model(), *data, settings(max_seconds=1e-9), tmp_path / "c.pt", tmp_path / "l.jsonl")
     assert summary["steps"] == 1  # the budget is checked between steps
+    assert summary["stopped_by"] == "max_seconds"
+
+
+@pytest.mark.parametrize(
+    "budget, steps, stopped_by",
+    [
+        (25, 2, "max_seconds (the next step would end past it)"),  # a third 10 s step would end at 30
+        (30, 3, "max_seconds"),  # a step ending exactly on the budget is within it
+        (35, 3, "max_seconds (the next step would end past it)"),
+        (100, 4, "max_steps"),
+    ],
+)
+def test_a_step_that_would_end_past_the_time_budget_is_not_started(
+    data, tmp_path, monkeypatch, budget, steps, stopped_by
+):
+    from vocoder_energy.training import run as run_module
+
+    clock = types.SimpleNamespace(now=0.0)
+    monkeypatch.setattr(run_module, "time", types.SimpleNamespace(monotonic=lambda: clock.now))
+    model = tiny_model()
+    real_step = model.training_step
+
+    def ten_second_step(audio, mel):
+        clock.now += 10.0
+        return real_step(audio, mel)
+
+    model.training_step = ten_second_step
+    limits = settings(max_seconds=budget, max_steps=4)
+    summary = train(model, *data, limits, tmp_path / "c.pt", tmp_path / "l.jsonl")
+    assert (summary["steps"], summary["stopped_by"]) == (steps, stopped_by)
+    assert summary["train_seconds"] == 10.0 * steps <= budget
+    assert read_checkpoint(tmp_path / "c.pt")["last_step_seconds"] == 10.0  # a resumed run predicts too
 
 
 def training_job(tmp_path, data, out_dir, max_steps):

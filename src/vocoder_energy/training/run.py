@@ -98,6 +98,7 @@ class TrainingRun:
         self.audio, self.mel = torch.from_numpy(audio), torch.from_numpy(mel)
         self._meter, self._assumed_watts, self._batch_search = meter, assumed_watts, batch_search
         self.step, self.elapsed = 0, 0.0  # training seconds: time spent in steps, summed across restarts
+        self.last_step_seconds: float | None = None  # predicts the next step's length (the time budget)
         self.resumed_from: int | None = None
         self.losses: dict[str, float] = {}  # of the last step this process ran
         self.batch_size: int | None = None
@@ -162,6 +163,7 @@ class TrainingRun:
         if state.get("grad_scaler"):
             model.grad_scaler.load_state_dict(state["grad_scaler"])  # fp16's loss scale goes on where it was
         self.step, self.elapsed, self.resumed_from = state["step"], state["elapsed_seconds"], state["step"]
+        self.last_step_seconds = state.get("last_step_seconds")
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -179,15 +181,27 @@ class TrainingRun:
         if self.step % self.epoch_steps == 0:
             for scheduler in self.schedulers:
                 scheduler.step()
-        self.elapsed += time.monotonic() - started  # the losses are floats: the step has synchronised
+        self.last_step_seconds = time.monotonic() - started  # the losses are floats: the step has synchronised
+        self.elapsed += self.last_step_seconds
         self.losses = losses
         return losses
 
     def budget_spent(self) -> bool:
+        return self.stopped_by() is not None
+
+    def stopped_by(self) -> str | None:
+        """Which budget ends the run now, or None. A step is not started when one as long as the last
+        would end past ``max_seconds``: the budget holds even when a step takes a good part of it."""
         settings = self.settings
-        return (settings.max_steps is not None and self.step >= settings.max_steps) or (
-            settings.max_seconds is not None and self.elapsed >= settings.max_seconds
-        )
+        if settings.max_steps is not None and self.step >= settings.max_steps:
+            return "max_steps"
+        if settings.max_seconds is None:
+            return None
+        if self.elapsed >= settings.max_seconds:
+            return "max_seconds"
+        if self.last_step_seconds is not None and self.elapsed + self.last_step_seconds > settings.max_seconds:
+            return "max_seconds (the next step would end past it)"
+        return None
 
     def budget_left(self) -> str:
         parts = []
@@ -209,6 +223,7 @@ class TrainingRun:
             "fp16_skipped_steps": self.loss_scale.skipped_steps,
             "step": self.step,
             "elapsed_seconds": self.elapsed,
+            "last_step_seconds": self.last_step_seconds,
             "batch_size": self.batch_size,
             "energy": self.energy.state(),
             "torch_rng": torch.get_rng_state(),
@@ -226,6 +241,7 @@ class TrainingRun:
             "family": model.family,
             "steps": self.step,
             "train_seconds": round(self.elapsed, 3),
+            "stopped_by": self.stopped_by(),
             "resumed_from_step": self.resumed_from,
             # A resumed run with no step left to do reports the last ones logged.
             "final_losses": self.losses or last_losses(self.loss_log),
