@@ -106,3 +106,18 @@ def test_the_store_rewrites_a_fingerprint_file_only_when_the_code_changes(tmp_pa
     FingerprintStore(tmp_path / "fingerprints", tmp_path, package_dir=package).file_for(module)
     assert target.read_text() != first and target.read_text().strip() == source_fingerprint(module)
     assert str(target).endswith("fingerprints/src/vocoder_energy/core/intervals.py.fingerprint")
+
+
+def test_a_closure_sees_an_import_added_in_the_same_process(tmp_path):
+    """Parsed imports are cached per file version (the workflow asks for ~40 closures), never past an edit."""
+    package = tmp_path / "vocoder_energy"
+    package.mkdir()
+    for name in ("__init__", "a", "b", "c"):
+        (package / f"{name}.py").write_text("")
+    script = tmp_path / "script.py"
+    script.write_text("from vocoder_energy import a\n")
+    (package / "a.py").write_text("from vocoder_energy import b\n")
+    assert sorted(p.name for p in import_closure([script], package)) == ["__init__.py", "a.py", "b.py", "script.py"]
+    (package / "a.py").write_text("from vocoder_energy import b, c\n")
+    closure = sorted(p.name for p in import_closure([script], package))
+    assert closure == ["__init__.py", "a.py", "b.py", "c.py", "script.py"]
