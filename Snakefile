@@ -36,3 +36,4 @@ rule all:
         expand("results/analysis/table{n}.{ext}", n=[1, 2], ext=["csv", "md", "html"]),
         "results/report/audio_examples.html",
         rules.paper_reference.output,
+        optional_agreement,

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from vocoder_energy.evaluation.quality import d_stft, evaluate_quality
+from vocoder_energy.evaluation.quality import evaluate_quality
+from vocoder_energy.evaluation.spectral_distance import d_stft
 
 SR = 16000
 CLIP = 16384

@@ -16,6 +16,7 @@ from vocoder_energy.cost.meters import CHOICES
 from vocoder_energy.cost.probe import PROBE_INPUTS, ProbeSettings
 from vocoder_energy.data.corpus import make_synthetic_corpus
 from vocoder_energy.data.features import BAD_FILES, NORMALISATIONS, FeatureSettings
+from vocoder_energy.evaluation.dnsmos import SHORT_CLIPS
 from vocoder_energy.evaluation.metrics import METRICS
 from vocoder_energy.listening.stimuli import Design
 from vocoder_energy.models import FAMILY_NAME, REGISTRY, SIZES
@@ -56,6 +57,7 @@ def enum(key: str) -> list:
         ("features.normalisation", NORMALISATIONS),
         ("features.bad_files", BAD_FILES),
         ("evaluation.metrics.[]", tuple(METRICS)),
+        ("evaluation.dnsmos.short_clips", SHORT_CLIPS),
         ("analysis.quality", QUALITY_CHOICES),
         ("analysis.costs.[]", tuple(COSTS)),
         ("training.precision", PRECISIONS),
@@ -73,8 +75,16 @@ def test_family_names_follow_the_code_s_rule(key):
     assert all(FAMILY_NAME.fullmatch(name) for name in REGISTRY)
 
 
-def test_every_metric_is_computed_by_default():
-    assert section("evaluation")["metrics"]["default"] == list(METRICS)
+def test_every_metric_that_needs_no_settings_is_computed_by_default():
+    assert section("evaluation")["metrics"]["default"] == [n for n, m in METRICS.items() if not m.needs_options]
+    assert [n for n, m in METRICS.items() if m.needs_options] == ["local_mos"]
+    assert set(section("evaluation")["local_mos"]["properties"]) == {"path", "sample_rate"}
+    short_clips = section("evaluation")["dnsmos"]["properties"]["short_clips"]["default"]
+    assert (
+        short_clips
+        == SHORT_CLIPS[0]
+        == inspect.signature(METRICS["dnsmos"].score_clips).parameters["short_clips"].default
+    )  # the authors' rule, in the schema and in code
 
 
 def settings_defaults(cls) -> dict:

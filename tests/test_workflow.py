@@ -136,7 +136,10 @@ def test_end_to_end_run_scores_every_clip_and_writes_the_tables(finished_run):
         utterances[0]
     )
     analysis = finished_run / "results" / "analysis"
-    assert json.loads((analysis / "hypervolume.json").read_text())["quality"] == "d_stft"  # no ratings: D_STFT
+    # No ratings: the predicted MOS; Table 1 starts with the ground truth's, the ceiling.
+    assert json.loads((analysis / "hypervolume.json").read_text())["quality"] == "dnsmos_p808"
+    table1 = list(csv.DictReader(open(analysis / "table1.csv")))
+    assert table1[0]["model"] == "ground_truth" and 1 <= float(table1[0]["dnsmos_p808"]) <= 5
     table2 = (analysis / "table2.md").read_text()
     assert "| model | size | parameters_millions | paper_parameters_millions |" in table2
     assert "| hifigan | S |" in table2 and "| 0.928 |" in table2  # the paper's HiFi-GAN S beside ours
@@ -191,7 +194,7 @@ def test_adding_ratings_reruns_the_analysis_with_mos_as_quality(finished_run, tm
         lines.append(f"dan,{system}-{utterance},{system},{utterance},{score},2026-11-24")
     ratings.write_text("\n".join(lines) + "\n")
     counts = job_counts(snakemake(rated, "-n").stdout)
-    assert counts == {"mos": 1, "analysis": 1, "pareto_figure": 1, "all": 1}
+    assert counts == {"mos": 1, "agreement": 1, "analysis": 1, "pareto_figure": 1, "all": 1}
     snakemake(rated, "--cores", "1")
     assert json.loads((rated / "results" / "analysis" / "hypervolume.json").read_text())["quality"] == "mos"
     table1 = list(csv.DictReader(open(rated / "results" / "analysis" / "table1.csv")))
@@ -200,6 +203,11 @@ def test_adding_ratings_reruns_the_analysis_with_mos_as_quality(finished_run, tm
     hifigan = next(r for r in table1 if (r["model"], r["size"]) == ("hifigan", "S"))
     assert float(hifigan["mos"]) == 3.0 and float(hifigan["paper_mos"]) == 3.90
     assert "anchor" not in (rated / "results" / "analysis" / "mos.csv").read_text()
+    # Predicted against human MOS: two rated systems are too few for a correlation (NaN, never made up).
+    correlations = list(csv.DictReader(open(rated / "results" / "analysis" / "agreement_correlations.csv")))
+    assert correlations[0]["metric"] == "dnsmos_p808" and correlations[0]["systems"] == "2"
+    assert correlations[0]["pearson"] == "" or np.isnan(float(correlations[0]["pearson"]))
+    assert (rated / "results" / "figures" / "agreement.png").read_bytes().startswith(b"\x89PNG")
     log = (rated / "logs" / "analysis" / "mos.log").read_text()
     assert "1 of 4 rater(s) excluded from MOS" in log and "anchor (low gold, not a system): MOS 5.00" in log
 
@@ -267,11 +275,12 @@ def test_wavegrad_at_the_authors_hop_uses_its_own_features(finished_run):
 
 # One module per stage: a comment there must rerun nothing, a line of code must rerun its stage's jobs.
 STAGE_MODULES = {
-    "core/intervals.py": {"quality", "cost", "train"},
+    "core/intervals.py": {"quality", "ground_truth_quality", "cost"},  # training no longer imports it
     "data/audio.py": {"features", "train", "quality"},
     "models/diffwave.py": {"train", "generate", "cost"},
     "training/loop.py": {"train"},
-    "evaluation/metrics.py": {"quality", "summary", "analysis", "train"},  # training validates with D_STFT
+    "evaluation/metrics.py": {"quality", "ground_truth_quality", "summary", "analysis"},  # and never train
+    "evaluation/spectral_distance.py": {"quality", "train"},  # training validates with D_STFT
     "cost/protocol.py": {"cost"},
     "analysis/plots.py": {"pareto_figure", "audio_examples", "analysis"},
     "listening/stimuli.py": set(),  # not part of `all`

@@ -46,10 +46,39 @@ rule mos:
         "../scripts/mos.py"
 
 
+# With ratings: do the predicted MOS, D_STFT and the objective metrics track the listeners?
+rule agreement:
+    input:
+        summary="results/summary.csv",
+        mos="results/analysis/mos.csv",
+        code=code("agreement.py"),
+    output:
+        systems="results/analysis/agreement_systems.csv",
+        correlations=report(
+            "results/analysis/agreement_correlations.csv",
+            caption="../report/agreement.rst",
+            category="Quality",
+        ),
+        figure=report(
+            multiext("results/figures/agreement", ".png", ".svg"),
+            caption="../report/agreement.rst",
+            category="Quality",
+        ),
+    log:
+        "logs/analysis/agreement.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    params:
+        resamples=config["analysis"]["bootstrap"],
+    script:
+        "../scripts/agreement.py"
+
+
 rule analysis:
     input:
         summary="results/summary.csv",
         mos=optional_mos,
+        ground_truth=optional_ground_truth,
         code=code("analysis.py"),
         paper=PAPER_TABLES,
     output:

@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from vocoder_energy.core.fingerprints import FingerprintStore
+from vocoder_energy.evaluation.metrics import METRICS
 from vocoder_energy.listening.ratings import RATERS_PATH, RATINGS_PATH
 from vocoder_energy.models import family_file, family_target
 from vocoder_energy.core.config_checks import (
@@ -180,6 +181,47 @@ def per_job_sorted(pattern):
 RATINGS = RATINGS_PATH  # the listening test's export (vocoder-energy-listen export writes it there)
 RATERS = RATERS_PATH  # the export's screening (gold questions), beside the ratings
 PAPER_TABLES = os.path.relpath(ROOT / "src/vocoder_energy/reference/paper_tables.csv")
+
+
+# MOS predictors among evaluation.metrics: they score the ground truth too (rule ground_truth_quality),
+# from the test split at the smallest hop of the study (the clips themselves do not depend on the hop).
+REFERENCE_FREE_METRICS = [
+    name for name in config["evaluation"]["metrics"] if METRICS[name].reference_free
+]
+GROUND_TRUTH_HOP = min(
+    model_hyperparameters(config, model, size)["hop_length"] for model, size in JOBS
+)
+
+
+# Settings of the metrics that take some (evaluation.dnsmos: short clips; evaluation.local_mos: the file).
+METRIC_OPTIONS = {
+    name: config["evaluation"][name]
+    for name in config["evaluation"]["metrics"]
+    if name in config["evaluation"]
+}
+
+
+def predictor_file(wildcards):
+    """The local_mos predictor file as an input once it exists: replacing it rescores; while it is
+    missing the quality jobs run without it (the metric left unavailable, with a warning).
+    """
+    path = METRIC_OPTIONS.get("local_mos", {}).get("path")
+    return {"predictor": path} if path and os.path.isfile(path) else {}
+
+
+def optional_ground_truth(wildcards):
+    """The ground truth's scores when a reference-free metric is chosen (Table 1's ceiling row)."""
+    return ["results/quality/ground_truth.json"] if REFERENCE_FREE_METRICS else []
+
+
+def optional_agreement(wildcards):
+    """Predicted against human MOS (rule agreement), once the listening test has ratings."""
+    if not os.path.exists(RATINGS):
+        return []
+    return [
+        "results/analysis/agreement_correlations.csv",
+        "results/figures/agreement.png",
+    ]
 
 
 def optional_mos(wildcards):

@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import pandas as pd
 
 from vocoder_energy.analysis.runs import analyse_runs
@@ -12,7 +15,7 @@ with job_log(snakemake.log[0]):
     )
     mos = pd.read_csv(mos_csv, dtype={"size": str}, keep_default_na=False, na_values=[""]) if mos_csv else None
     write_table(
-        table1(runs, mos),
+        table1(runs, mos, json.loads(Path(i.ground_truth[0]).read_text()) if i.ground_truth else None),
         *o.table1,
         o.table1_html,
         "Table 1 counterpart: quality per run, the paper's values in paper_* columns.",

@@ -14,6 +14,7 @@ with job_log(snakemake.log[0]):
         clips.generated,
         ids=clips.ids,
         metrics=snakemake.params.metrics,
+        options=snakemake.params.options,
         multiscale=snakemake.params.multiscale,
     )
     write_text(pd.DataFrame(result.pop("utterances")).to_csv(index=False), snakemake.output.utterances)

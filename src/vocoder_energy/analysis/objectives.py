@@ -34,6 +34,9 @@ def quality_objectives() -> dict[str, Objective]:
     return out
 
 
-# The choices of analysis.quality ("auto" picks MOS or D_STFT) and analysis.costs, as in the config schema
-# (tests/test_schema_sync.py keeps them equal).
-QUALITY_CHOICES = ("auto", *quality_objectives())
+PREDICTED_MOS = "dnsmos_p808"  # what ``auto`` uses without ratings when computed: P.808 is the paper's test
+QUALITY_ALIASES = {"dnsmos": PREDICTED_MOS}
+
+# The choices of analysis.quality ("auto": MOS, else predicted MOS, else D_STFT) and analysis.costs, as in the
+# config schema (tests/test_schema_sync.py keeps them equal).
+QUALITY_CHOICES = ("auto", *QUALITY_ALIASES, *quality_objectives())

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from vocoder_energy.analysis.objectives import COSTS, ENERGY_WORKLOAD_SECONDS, QUALITY_CHOICES, quality_objectives
+from vocoder_energy.analysis.objectives import (
+    COSTS,
+    ENERGY_WORKLOAD_SECONDS,
+    PREDICTED_MOS,
+    QUALITY_ALIASES,
+    QUALITY_CHOICES,
+    quality_objectives,
+)
 from vocoder_energy.analysis.paper import paper_points
 from vocoder_energy.analysis.pareto import Objective, pareto_analysis
 from vocoder_energy.analysis.plots import pareto_figure
@@ -17,10 +24,14 @@ from vocoder_energy.core.files import write_json, write_text
 from vocoder_energy.listening.ratings import GROUND_TRUTH, RATINGS_PATH
 
 
-def choose_quality(name: str, has_mos: bool) -> Objective:
-    """``auto`` is MOS when ratings exist, else D_STFT; MOS without ratings is an error saying what to add."""
+def choose_quality(name: str, has_mos: bool, available: set[str] | frozenset[str] = frozenset()) -> Objective:
+    """The quality objective. ``auto``: human MOS when ratings exist, else the predicted MOS (DNSMOS P.808)
+    when ``evaluation.metrics`` computed it, else D_STFT; ``dnsmos`` names DNSMOS P.808. ``available``:
+    the quality columns the runs have (empty: not checked). MOS without ratings, or a metric the runs lack,
+    is an error saying what to add."""
     if name == "auto":
-        name = "mos" if has_mos else "d_stft"
+        name = "mos" if has_mos else PREDICTED_MOS if PREDICTED_MOS in available else "d_stft"
+    name = QUALITY_ALIASES.get(name, name)
     if name == "mos" and not has_mos:
         raise ValueError(
             f"analysis.quality is 'mos' but there are no ratings: add {RATINGS_PATH} (the listening test's export) "
@@ -28,6 +39,11 @@ def choose_quality(name: str, has_mos: bool) -> Objective:
         )
     if name not in QUALITY_CHOICES:
         raise ValueError(f"analysis.quality: unknown quality '{name}' (choose from {', '.join(QUALITY_CHOICES)})")
+    if available and name != "mos" and name not in available:
+        raise ValueError(
+            f"analysis.quality is '{name}' but no run has it: add its metric to evaluation.metrics "
+            f"(computed: {', '.join(sorted(available))})"
+        )
     return quality_objectives()[name]
 
 
@@ -69,7 +85,8 @@ def analyse_runs(
     """Writes the analysed frame and the hypervolumes; returns them with the objectives used."""
     mos = pd.read_csv(mos_csv, dtype={"size": str}) if mos_csv else None
     frame = runs_frame(pd.read_csv(summary_csv, dtype={"size": str}), mos)
-    objective = choose_quality(quality, mos is not None)
+    computed = {name for name in quality_objectives() if name in frame and frame[name].notna().any()}
+    objective = choose_quality(quality, mos is not None, computed)
     chosen = [COSTS[c] for c in costs]
     ci = (f"{objective.column}_ci_low", f"{objective.column}_ci_high")
     analysed, volumes = pareto_analysis(

@@ -26,35 +26,31 @@ def _interleave(frame: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFra
     return frame[order + [c for c in frame.columns if c not in order]]
 
 
-def table1(runs: pd.DataFrame, mos: pd.DataFrame | None = None) -> pd.DataFrame:
+def table1(runs: pd.DataFrame, mos: pd.DataFrame | None = None, ground_truth: dict | None = None) -> pd.DataFrame:
     """MOS (with its bootstrap interval, when rated) and D_STFT per run beside the paper's, plus every
-    objective metric computed; the ground truth row when it was rated."""
+    objective metric computed; a ground truth row when it was rated or scored by a MOS predictor
+    (``ground_truth``: the ground_truth_quality document)."""
     costs = {"gflops", "energy", "energy_method", "parameters_millions", "real_time_factor"}
     quality_columns = [c for c in runs.columns if c not in costs and not c.startswith(ANALYSIS_PREFIXES)]
     frame = runs[quality_columns].copy()
-    if mos is not None and (mos["system"] == GROUND_TRUTH).any():
-        truth = mos[mos["system"] == GROUND_TRUTH].iloc[0]
-        frame = pd.concat(
-            [
-                pd.DataFrame(
-                    [
-                        {
-                            "model": GROUND_TRUTH,
-                            "size": "",
-                            "mos": truth["mos"],
-                            "mos_ci_low": truth["boot_ci_low"],
-                            "mos_ci_high": truth["boot_ci_high"],
-                            "d_stft": 0.0,
-                        }
-                    ]  # fmt: skip
-                ),
-                frame,
-            ],
-            ignore_index=True,
-        )
+    truth = ground_truth_row(mos, ground_truth)
+    if truth:
+        frame = pd.concat([pd.DataFrame([truth]), frame], ignore_index=True)
     paper = _paper({"mos": "paper_mos", "mos_pm": "paper_mos_pm", "d_stft": "paper_d_stft"})
     frame = frame.merge(paper, on=["model", "size"], how="left")
     return _interleave(frame, [("mos", "paper_mos"), ("mos_pm", "paper_mos_pm"), ("d_stft", "paper_d_stft")])
+
+
+def ground_truth_row(mos: pd.DataFrame | None, ground_truth: dict | None) -> dict | None:
+    """The reference recordings as a row of Table 1: their MOS when rated, their predicted MOS columns
+    when scored; D_STFT 0 (a clip against itself). None when there is neither."""
+    row = {}
+    if mos is not None and (mos["system"] == GROUND_TRUTH).any():
+        rated = mos[mos["system"] == GROUND_TRUTH].iloc[0]
+        row |= {"mos": rated["mos"], "mos_ci_low": rated["boot_ci_low"], "mos_ci_high": rated["boot_ci_high"]}
+    for name, value in (ground_truth or {}).get("metrics", {}).items():
+        row |= {name: value["mean"], f"{name}_ci_low": value["ci_low"], f"{name}_ci_high": value["ci_high"]}
+    return {"model": GROUND_TRUTH, "size": "", "d_stft": 0.0, **row} if row else None
 
 
 def table2(runs: pd.DataFrame) -> pd.DataFrame:

@@ -92,6 +92,7 @@ def check_config(config: dict, build_models: bool = True) -> None:
 
     _as_config_error(add_families, config.get("families", {}))
     check_corpus(config["corpus"])
+    check_metric_options(config.get("evaluation", {}))
     features = config["features"]
     _check_hop(features, features["hop_length"])
     for family, sizes in config["models"].items():
@@ -121,6 +122,16 @@ def check_config(config: dict, build_models: bool = True) -> None:
         if build_models:
             for size in config["models"][family]:
                 build_on_meta(key, family, size, model_hyperparameters(config, family, size) | options)
+
+
+def check_metric_options(evaluation: dict) -> None:
+    """A metric that needs settings (a predictor file) has them; a missing *file* is not an error here:
+    the metric is then skipped with a warning (a predictor may be copied in later)."""
+    if "local_mos" in evaluation.get("metrics", ()) and not evaluation.get("local_mos", {}).get("path"):
+        raise ConfigError(
+            "evaluation.metrics: local_mos needs evaluation.local_mos.path, the predictor file (TorchScript or "
+            "ONNX); set it or remove local_mos"
+        )
 
 
 def check_corpus(corpus: dict) -> None:

@@ -7,6 +7,13 @@
 | mr_stft  | mr_stft                         | lower  | ``auraloss`` multi-resolution STFT distance       |
 | mcd      | mcd_db                          | lower  | ours, numpy: warped cepstrum (see ``mel_cepstrum``) |
 | f0       | f0_rmse_cents, vuv_error        | lower  | ``librosa.pyin`` F0 tracks                        |
+| dnsmos   | dnsmos_p808, _sig, _bak, _ovrl  | higher | ``speechmos``'s DNSMOS networks (module ``dnsmos``)  |
+| local_mos | local_mos                      | higher | a predictor file you provide (``local_predictor``)  |
+
+``dnsmos`` and ``local_mos`` need no reference: they are *reference-free*, score all clips of a job in one
+call, and score the ground truth too (the ceiling, ``ground_truth_scores``). Both take options from
+``evaluation.<name>`` (DNSMOS: how short clips are windowed; local_mos: the file's path, its sample rate);
+``local_mos`` needs them, so it is not computed by default.
 
 pyworld and pysptk (the usual MCD/F0 tools) import ``pkg_resources``, which setuptools >= 81 no longer
 ships; so MCD is computed here from the FFT cepstrum warped by SPTK's ``freqt`` recursion, and F0 by pYIN.
@@ -15,7 +22,7 @@ ships; so MCD is computed here from the FFT cepstrum warped by SPTK's ``freqt`` 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,10 +47,19 @@ class Column:
 
 @dataclass(frozen=True)
 class Metric:
+    """``compute(reference, generated, sample_rate)`` scores one utterance. A reference-free metric (a MOS
+    predictor) has ``score_clips(clips, sample_rate)`` instead, one row per clip, all clips in one call."""
+
     name: str
     package: str  # the import name, also the pip name
     columns: tuple[Column, ...]
-    compute: Callable[[np.ndarray, np.ndarray, int], dict[str, float]]
+    compute: Callable[[np.ndarray, np.ndarray, int], dict[str, float]] | None = None
+    score_clips: Callable[..., list[dict[str, float]]] | None = None  # (clips, sample_rate, **options)
+    needs_options: bool = False  # cannot run without evaluation.<name> (so never on by default)
+
+    @property
+    def reference_free(self) -> bool:
+        return self.score_clips is not None
 
 
 def require(package: str, metric: str):
@@ -170,6 +186,34 @@ def _f0(reference: np.ndarray, generated: np.ndarray, sample_rate: int) -> dict[
     }
 
 
+# ------------------------------------------------------------------------------------------ DNSMOS
+def _dnsmos(clips: Sequence[np.ndarray], sample_rate: int, short_clips: str = "doubled") -> list[dict[str, float]]:
+    """``short_clips``: evaluation.dnsmos (the authors' rule for clips under 9.01 s, or one window)."""
+    require("onnxruntime", "dnsmos")
+    from vocoder_energy.evaluation import dnsmos
+
+    rows = dnsmos.score_clips(clips, sample_rate, short_clips=short_clips)
+    return [{f"dnsmos_{name}": value for name, value in row.items()} for row in rows]
+
+
+def _local_mos(
+    clips: Sequence[np.ndarray], clip_rate: int, path: str | None = None, sample_rate: int = 16000
+) -> list[dict]:
+    """``path``/``sample_rate``: evaluation.local_mos (the file, and the rate it takes)."""
+    from vocoder_energy.evaluation import local_predictor
+
+    if not path:
+        raise ValueError("metric 'local_mos' needs evaluation.local_mos.path (the predictor file)")
+    try:
+        scores = local_predictor.score_clips(clips, clip_rate, path, sample_rate)
+    except local_predictor.PredictorMissing as missing:
+        print(f"WARNING: local_mos skipped, {missing}: its column is left unavailable (NaN)")
+        scores = [float("nan")] * len(clips)
+    return [{"local_mos": score} for score in scores]
+
+
+PREDICTED_MOS = "predicted MOS (1-5)"
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -196,6 +240,24 @@ METRICS: dict[str, Metric] = {
             ),
             _f0,
         ),
+        Metric(
+            "dnsmos",
+            "speechmos",
+            (
+                Column("dnsmos_p808", PREDICTED_MOS, True, "DNSMOS P.808 overall quality, predicted (no reference)"),
+                Column("dnsmos_sig", PREDICTED_MOS, True, "DNSMOS P.835 speech signal quality, predicted"),
+                Column("dnsmos_bak", PREDICTED_MOS, True, "DNSMOS P.835 background noise quality, predicted"),
+                Column("dnsmos_ovrl", PREDICTED_MOS, True, "DNSMOS P.835 overall quality, predicted"),
+            ),
+            score_clips=_dnsmos,
+        ),
+        Metric(
+            "local_mos",
+            "numpy",  # the file needs torch (TorchScript) or onnxruntime (ONNX), both installed with the project
+            (Column("local_mos", "predicted MOS", True, "MOS predicted by the file in evaluation.local_mos.path"),),
+            score_clips=_local_mos,
+            needs_options=True,
+        ),
     )
 }
 
@@ -217,17 +279,41 @@ def check_packages(names: Iterable[str]) -> None:
         require(METRICS[name].package, name)
 
 
-def score_utterance(reference: np.ndarray, generated: np.ndarray, names: Iterable[str], sample_rate: int) -> dict:
-    """Every chosen metric on one (reference, generated) pair of equal length; NaN for non-finite audio."""
-    row = {}
-    finite = np.all(np.isfinite(generated))
+def score_clips(
+    references: Sequence[np.ndarray],
+    generated: Sequence[np.ndarray],
+    names: Iterable[str],
+    sample_rate: int,
+    options: dict[str, dict] | None = None,
+) -> list[dict]:
+    """Every chosen metric on each (reference, generated) pair, one row per pair; reference-free metrics
+    score all generated clips in one call (``options``: per metric name, e.g. local_mos's path). NaN for
+    non-finite audio (a diverged model: unavailable, counted by the caller, never a made-up score)."""
+    rows: list[dict] = [{} for _ in generated]
+    finite = [bool(np.all(np.isfinite(clip))) for clip in generated]
     for name in names:
         metric = METRICS[name]
-        if finite:
-            row.update(metric.compute(reference, generated, sample_rate))
-        else:  # a diverged model: unavailable, counted by the caller, never a made-up score
-            row.update({c.name: float("nan") for c in metric.columns})
-    return row
+        if metric.reference_free:
+            kept = [clip for clip, ok in zip(generated, finite) if ok]
+            scored = iter(metric.score_clips(kept, sample_rate, **(options or {}).get(name, {})) if kept else [])
+            scores = [next(scored) if ok else None for ok in finite]
+        else:
+            scores = [
+                metric.compute(ref, gen, sample_rate) if ok else None
+                for ref, gen, ok in zip(references, generated, finite, strict=True)
+            ]
+        for row, score in zip(rows, scores):
+            row.update(score if score is not None else {c.name: float("nan") for c in metric.columns})
+    return rows
+
+
+def ground_truth_scores(
+    references: Sequence[np.ndarray], names: Iterable[str], sample_rate: int, options: dict[str, dict] | None = None
+) -> list[dict]:
+    """The reference-free metrics among ``names`` on the references themselves: the ceiling a generated
+    clip is read against. Metrics that need a reference are left out (against itself a clip is perfect)."""
+    free = [name for name in names if METRICS[name].reference_free]
+    return score_clips(references, references, free, sample_rate, options)
 
 
 # D_STFT is computed in ``quality`` (as the paper's authors did); its columns are described here beside

@@ -15,7 +15,7 @@ import numpy as np
 import soundfile
 import torch
 
-from vocoder_energy.evaluation.quality import d_stft
+from vocoder_energy.evaluation.spectral_distance import d_stft
 from vocoder_energy.training import loss_log
 
 SNIPPETS = 2  # audio files kept per validation
