@@ -3,8 +3,10 @@ and the quality axis it gives the analysis."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -162,3 +164,14 @@ def test_table1_has_a_ground_truth_row_with_its_predicted_mos():
     )
     assert table.iloc[1]["dnsmos_p808"] == 2.9
     assert len(table1(runs)) == 1  # neither rated nor predicted: no ground truth row
+
+
+def test_the_networks_take_the_job_s_threads_not_every_core():
+    """Snakemake gives a job its threads as OMP_NUM_THREADS, which onnxruntime would otherwise ignore."""
+    check = (
+        "from vocoder_energy.evaluation import dnsmos; "
+        "print([s.get_session_options().intra_op_num_threads for s in dnsmos._sessions()])"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[1, 1]"

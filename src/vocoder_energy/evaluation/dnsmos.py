@@ -22,6 +22,7 @@ goes through the networks in batches:
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -48,6 +49,9 @@ def _sessions():
     models = files("speechmos") / "dnsmos_models"
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # no warnings about unused initialisers on every load
+    # The job's thread count, as Snakemake gives it to torch and BLAS (onnxruntime ignores OMP_NUM_THREADS and
+    # would take every core, competing with the jobs beside it); 0 = onnxruntime's default outside a job.
+    options.intra_op_num_threads = int(os.environ.get("OMP_NUM_THREADS", "0"))
 
     def load(name: str):
         return onnxruntime.InferenceSession(str(models / name), options, providers=["CPUExecutionProvider"])
