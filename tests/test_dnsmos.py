@@ -145,6 +145,10 @@ def test_auto_quality_is_human_mos_then_predicted_mos_then_d_stft():
     assert choose_quality("auto", has_mos=True, available={"d_stft", "dnsmos_p808"}).column == "mos"
     assert choose_quality("auto", has_mos=False, available={"d_stft", "dnsmos_p808"}).column == "dnsmos_p808"
     assert choose_quality("auto", has_mos=False, available={"d_stft"}).column == "d_stft"
+    own = choose_quality("auto", has_mos=False, available={"d_stft", "local_mos"})  # a predictor of your own
+    assert own.column == "local_mos" and own.higher_is_better
+    both = {"d_stft", "local_mos", "dnsmos_p808"}
+    assert choose_quality("auto", has_mos=False, available=both).column == "dnsmos_p808"
     predicted = choose_quality("dnsmos", has_mos=False, available={"dnsmos_p808"})
     assert predicted.column == "dnsmos_p808" and predicted.higher_is_better and "predicted" in predicted.label
     with pytest.raises(ValueError, match="dnsmos_ovrl.*add its metric to evaluation.metrics"):

@@ -12,7 +12,7 @@ import pandas as pd
 from vocoder_energy.analysis.objectives import (
     COSTS,
     ENERGY_WORKLOAD_SECONDS,
-    PREDICTED_MOS,
+    PREDICTED_MOS_COLUMNS,
     QUALITY_ALIASES,
     QUALITY_CHOICES,
     quality_objectives,
@@ -25,12 +25,14 @@ from vocoder_energy.listening.ratings import GROUND_TRUTH, RATINGS_PATH
 
 
 def choose_quality(name: str, has_mos: bool, available: set[str] | frozenset[str] = frozenset()) -> Objective:
-    """The quality objective. ``auto``: human MOS when ratings exist, else the predicted MOS (DNSMOS P.808)
-    when ``evaluation.metrics`` computed it, else D_STFT; ``dnsmos`` names DNSMOS P.808. ``available``:
+    """The quality objective. ``auto``: human MOS when ratings exist, else a predicted MOS that
+    ``evaluation.metrics`` computed (DNSMOS P.808, else local_mos), else D_STFT; ``dnsmos`` names DNSMOS
+    P.808. ``available``:
     the quality columns the runs have (empty: not checked). MOS without ratings, or a metric the runs lack,
     is an error saying what to add."""
     if name == "auto":
-        name = "mos" if has_mos else PREDICTED_MOS if PREDICTED_MOS in available else "d_stft"
+        predicted = [column for column in PREDICTED_MOS_COLUMNS if column in available]
+        name = "mos" if has_mos else (predicted or ["d_stft"])[0]
     name = QUALITY_ALIASES.get(name, name)
     if name == "mos" and not has_mos:
         raise ValueError(
