@@ -17,6 +17,7 @@ from test_quality import speech_like
 
 from vocoder_energy.analysis.runs import choose_quality
 from vocoder_energy.analysis.tables import table1
+from vocoder_energy.core.config_checks import ConfigError, check_quality_metric
 from vocoder_energy.evaluation import dnsmos
 from vocoder_energy.evaluation.quality import evaluate_ground_truth, evaluate_quality
 
@@ -179,3 +180,11 @@ def test_the_networks_take_the_job_s_threads_not_every_core():
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-c", check], env=env, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[1, 1]"
+
+
+def test_a_quality_axis_whose_metric_is_not_computed_is_refused_before_the_run():
+    for quality, metric in [("dnsmos", "dnsmos"), ("dnsmos_bak", "dnsmos"), ("stoi", "stoi")]:
+        with pytest.raises(ConfigError, match=f"computed by metric {metric}.*add {metric} to evaluation.metrics"):
+            check_quality_metric(quality, {"metrics": ["pesq"]})
+    for quality in ("auto", "mos", "d_stft", "dnsmos"):
+        check_quality_metric(quality, {"metrics": ["dnsmos"]})

@@ -93,6 +93,7 @@ def check_config(config: dict, build_models: bool = True) -> None:
     _as_config_error(add_families, config.get("families", {}))
     check_corpus(config["corpus"])
     check_metric_options(config.get("evaluation", {}))
+    check_quality_metric(config.get("analysis", {}).get("quality", "auto"), config.get("evaluation", {}))
     features = config["features"]
     _check_hop(features, features["hop_length"])
     for family, sizes in config["models"].items():
@@ -132,6 +133,21 @@ def check_metric_options(evaluation: dict) -> None:
             "evaluation.metrics: local_mos needs evaluation.local_mos.path, the predictor file (TorchScript or "
             "ONNX); set it or remove local_mos"
         )
+
+
+def check_quality_metric(quality: str, evaluation: dict) -> None:
+    """analysis.quality naming a metric's column needs that metric in evaluation.metrics: said now, not
+    after hours of training when the analysis finds the column missing."""
+    from vocoder_energy.analysis.objectives import QUALITY_ALIASES
+    from vocoder_energy.evaluation.metrics import METRICS
+
+    column = QUALITY_ALIASES.get(quality, quality)
+    for metric in METRICS.values():
+        if column in {c.name for c in metric.columns} and metric.name not in evaluation.get("metrics", ()):
+            raise ConfigError(
+                f"analysis.quality: {quality} is computed by metric {metric.name}, which evaluation.metrics "
+                f"does not list; add {metric.name} to evaluation.metrics or choose another quality"
+            )
 
 
 def check_corpus(corpus: dict) -> None:
