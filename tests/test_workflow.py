@@ -208,6 +208,10 @@ def test_adding_ratings_reruns_the_analysis_with_mos_as_quality(finished_run, tm
     assert correlations[0]["metric"] == "dnsmos_p808" and correlations[0]["systems"] == "2"
     assert correlations[0]["pearson"] == "" or np.isnan(float(correlations[0]["pearson"]))
     assert (rated / "results" / "figures" / "agreement.png").read_bytes().startswith(b"\x89PNG")
+    snakemake(rated, "--report", "report.html")
+    report = (rated / "report.html").read_text()
+    assert "no correlation: it needs 3 rated systems" in embedded(report, "agreement.svg").decode()
+    assert embedded(report, "agreement_correlations.csv")
     log = (rated / "logs" / "analysis" / "mos.log").read_text()
     assert "1 of 4 rater(s) excluded from MOS" in log and "anchor (low gold, not a system): MOS 5.00" in log
 
