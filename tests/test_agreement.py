@@ -67,3 +67,22 @@ def test_unrated_systems_are_left_out_and_the_outputs_are_written(tmp_path):
     assert "Pearson 1.00 [" in figure[1].read_text()  # the three rated systems lie on a line
     agreement.write_agreement(runs.iloc[:2], tmp_path / "s.csv", tmp_path / "c.csv", figure, 100)
     assert "it needs 3 rated systems that differ (2 rated)" in figure[1].read_text()  # said, not "nan"
+
+
+def test_resamples_of_two_distinct_systems_do_not_pin_the_interval_at_minus_one():
+    # Four systems, r = 0.8; a resample holding only systems 2 and 3 (about 5 % of them) correlates -1.
+    x, y = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 3.0, 2.0, 4.0])
+    assert agreement.correlation(x, y, "pearson") == pytest.approx(0.8)
+    low, high = agreement.bootstrap_interval(x, y, "pearson")
+    assert 0.0 < low < 0.8 < high <= 1.0
+
+
+def test_a_user_s_own_predictor_is_the_one_set_against_the_listeners(tmp_path):
+    runs = rated_runs([1.0, 2.0, 3.0], [2.0, 2.5, 3.0], [0.4, 0.3, 0.2]).rename(
+        columns=lambda c: c.replace("dnsmos_p808", "local_mos")
+    )
+    figure = [tmp_path / "agreement.svg"]
+    table = agreement.write_agreement(runs, tmp_path / "systems.csv", tmp_path / "correlations.csv", figure, 100)
+    assert table["metric"].tolist() == ["local_mos", "d_stft"]
+    assert "local_mos_ci_high" in pd.read_csv(tmp_path / "systems.csv").columns
+    assert "Predicted MOS, your predictor (local_mos)" in figure[0].read_text()

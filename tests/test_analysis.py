@@ -17,7 +17,7 @@ from torch import nn
 from vocoder_energy.analysis.objectives import COSTS, quality_objectives
 from vocoder_energy.analysis.pareto import nondominated, pareto_analysis, ranks
 from vocoder_energy.analysis.plots import _panel, pareto_figure
-from vocoder_energy.analysis.runs import runs_frame
+from vocoder_energy.analysis.runs import runs_figure, runs_frame
 from vocoder_energy.analysis.summary import COLUMNS, build_summary
 from vocoder_energy.cost.probe import ProbeSettings, measure_cost
 from vocoder_energy.models.base import Vocoder
@@ -335,6 +335,28 @@ def test_pareto_figure_writes_svg_and_png_for_mixed_energy_methods(summary_input
     assert "<svg" in text and text.rstrip().endswith("</svg>")
     assert "energy estimated (own front)" in text  # the legend says what hollow markers are
     assert plt.get_fignums() == open_before  # the figure was closed
+
+
+@pytest.mark.parametrize(
+    ("quality", "expected"),
+    [
+        ("d_stft", "paper (Tables 1-2)"),
+        ("dnsmos_p808", "not on this axis (it reported MOS and D_STFT, not dnsmos_p808)"),
+    ],
+)
+def test_the_paper_s_points_are_drawn_or_their_absence_said(summary_inputs, quality, expected):
+    jobs, train, quality_paths, cost, out = summary_inputs
+    build_summary(jobs, train, quality_paths, cost, out, energy_basis="gross")
+    frame = runs_frame(pd.read_csv(out, dtype={"size": str}))
+    frame["dnsmos_p808"] = np.linspace(2.0, 3.5, len(frame))  # a predicted MOS: the paper has none
+    analysed, _ = pareto_analysis(
+        frame, quality_objectives()[quality], [COSTS["gflops"], COSTS["energy"]], partitions={"energy": "energy_method"}
+    )
+    analysed.to_csv(out.parent / "pareto.csv", index=False)
+    (out.parent / "hypervolume.json").write_text(json.dumps({"quality": quality}))
+    svg = out.parent / "pareto.svg"
+    runs_figure(out.parent / "pareto.csv", out.parent / "hypervolume.json", ["gflops", "energy"], True, [svg])
+    assert expected in svg.read_text()
 
 
 def _row_markers(ax, n_rows):

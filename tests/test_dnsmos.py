@@ -56,6 +56,7 @@ def test_a_short_clip_is_doubled_until_it_fills_a_window_and_windows_come_one_pe
     assert all(np.array_equal(w, doubled[i * SR : i * SR + dnsmos.WINDOW]) for i, w in enumerate(windows))
     assert len(dnsmos.windows(np.zeros(12 * SR))) == 3  # int(12 - 9.01) + 1
     assert len(dnsmos.windows(np.zeros(int(10.5 * SR)))) == 1  # whole seconds: int(10 - 9.01) + 1
+    assert dnsmos.window_starts(20 * SR) == [0, SR, 2 * SR, 3 * SR, 4 * SR, 5 * SR, 6 * SR]  # 7-11 skipped, as theirs
     (first,) = dnsmos.windows(short, short_clips="one_window")  # the cheap choice: the first window only
     assert np.array_equal(first, windows[0])
     assert len(dnsmos.windows(np.zeros(12 * SR), short_clips="one_window")) == 3  # long clips unchanged
@@ -65,16 +66,24 @@ def test_a_short_clip_is_doubled_until_it_fills_a_window_and_windows_come_one_pe
         dnsmos.windows(np.zeros(0))
 
 
-def test_scores_equal_the_speechmos_package_s_own_loop(spoken):
+def assert_equal_to_speechmos(clips):
     """Our batched pass computes what the package's one-window-at-a-time reference computes."""
     from speechmos import dnsmos as reference
 
-    clips = [spoken[: 2**14], np.tile(spoken, 3)[: int(10.5 * SR)], np.clip(spoken * 4, -1, 1)]
-    ours = dnsmos.score_clips(clips)
-    for clip, mine in zip(clips, ours):
+    for clip, mine in zip(clips, dnsmos.score_clips(clips, batch=3)):
         theirs = reference.run(clip.astype(np.float32), SR)
         for name in dnsmos.OUTPUTS:
             assert mine[name] == pytest.approx(float(theirs[f"{name}_mos"]), abs=1e-4), (len(clip), name)
+
+
+def test_scores_equal_the_speechmos_package_s_own_loop():
+    speech = speech_like(0)
+    # 20 s: their loop skips windows 7-11 (float rounding), so do we
+    assert_equal_to_speechmos([speech[: 2**14], np.tile(speech, 20)[: 20 * SR], 0.1 * np.sin(np.arange(3 * SR))])
+
+
+def test_scores_equal_the_speechmos_package_s_own_loop_on_speech(spoken):
+    assert_equal_to_speechmos([spoken[: 2**14], np.tile(spoken, 3)[: int(10.5 * SR)], np.clip(spoken * 4, -1, 1)])
 
 
 def test_p808_features_are_relative_to_each_window_s_own_maximum():
@@ -148,11 +157,11 @@ def test_auto_quality_is_human_mos_then_predicted_mos_then_d_stft():
     assert choose_quality("auto", has_mos=False, available={"d_stft"}).column == "d_stft"
     own = choose_quality("auto", has_mos=False, available={"d_stft", "local_mos"})  # a predictor of your own
     assert own.column == "local_mos" and own.higher_is_better
-    both = {"d_stft", "local_mos", "dnsmos_p808"}
-    assert choose_quality("auto", has_mos=False, available=both).column == "dnsmos_p808"
+    both = {"d_stft", "local_mos", "dnsmos_p808"}  # the predictor the user configured, not the default one
+    assert choose_quality("auto", has_mos=False, available=both).column == "local_mos"
     predicted = choose_quality("dnsmos", has_mos=False, available={"dnsmos_p808"})
     assert predicted.column == "dnsmos_p808" and predicted.higher_is_better and "predicted" in predicted.label
-    with pytest.raises(ValueError, match="dnsmos_ovrl.*add its metric to evaluation.metrics"):
+    with pytest.raises(ValueError, match="dnsmos_ovrl.*not in evaluation.metrics, or it was left unavailable"):
         choose_quality("dnsmos_ovrl", has_mos=False, available={"d_stft"})
 
 

@@ -223,6 +223,22 @@ def test_adding_ratings_reruns_the_analysis_with_mos_as_quality(finished_run, tm
     )
 
 
+def test_a_missing_local_predictor_is_said_at_the_start_and_its_file_becomes_an_input(tmp_path):
+    repo = clone(tmp_path / "repo")
+    config = yaml.safe_load(TINY.read_text())
+    config["evaluation"] = {"metrics": ["stoi", "local_mos"], "local_mos": {"path": "models/utmos.onnx"}}
+    configfile = tmp_path / "local.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    result = snakemake(repo, "-n", configfile=configfile)
+    assert "WARNING: evaluation.local_mos.path models/utmos.onnx does not exist" in result.stderr
+    assert "models/utmos.onnx" not in result.stdout  # not an input while missing: the run goes on
+    (repo / "models").mkdir()
+    (repo / "models" / "utmos.onnx").write_bytes(b"placeholder")
+    result = snakemake(repo, "-n", configfile=configfile)
+    assert "local_mos.path" not in result.stderr
+    assert "models/utmos.onnx" in result.stdout  # now an input of each quality job
+
+
 def test_paper_reference_needs_no_training(tmp_path):
     repo = clone(tmp_path / "repo")
     result = snakemake(repo, "--cores", "1", "paper_reference", configfile=ROOT / "config" / "paper.yaml")

@@ -53,7 +53,11 @@ rule agreement:
         mos="results/analysis/mos.csv",
         code=code("agreement.py"),
     output:
-        systems="results/analysis/agreement_systems.csv",
+        systems=report(
+            "results/analysis/agreement_systems.csv",
+            caption="../report/agreement.rst",
+            category="Quality",
+        ),
         correlations=report(
             "results/analysis/agreement_correlations.csv",
             caption="../report/agreement.rst",

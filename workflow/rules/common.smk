@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -184,7 +185,8 @@ PAPER_TABLES = os.path.relpath(ROOT / "src/vocoder_energy/reference/paper_tables
 
 
 # MOS predictors among evaluation.metrics: they score the ground truth too (rule ground_truth_quality),
-# from the test split at the smallest hop of the study (the clips themselves do not depend on the hop).
+# from the test split at the smallest hop of the study (the split is the same at every hop unless a clip is
+# shorter than a hop, features.min_clip_samples' default).
 REFERENCE_FREE_METRICS = [
     name for name in config["evaluation"]["metrics"] if METRICS[name].reference_free
 ]
@@ -201,12 +203,23 @@ METRIC_OPTIONS = {
 }
 
 
+LOCAL_PREDICTOR = METRIC_OPTIONS.get("local_mos", {}).get("path")
+if workflow.is_main_process and LOCAL_PREDICTOR and not os.path.isfile(LOCAL_PREDICTOR):
+    # Said here, where the user looks, and again in each quality job's log.
+    print(
+        f"WARNING: evaluation.local_mos.path {LOCAL_PREDICTOR} does not exist: "
+        "local_mos is left unavailable (NaN) until the file is there (then the quality jobs rerun)",
+        file=sys.stderr,
+    )
+
+
 def predictor_file(wildcards):
     """The local_mos predictor file as an input once it exists: replacing it rescores; while it is
     missing the quality jobs run without it (the metric left unavailable, with a warning).
     """
-    path = METRIC_OPTIONS.get("local_mos", {}).get("path")
-    return {"predictor": path} if path and os.path.isfile(path) else {}
+    if LOCAL_PREDICTOR and os.path.isfile(LOCAL_PREDICTOR):
+        return {"predictor": LOCAL_PREDICTOR}
+    return {}
 
 
 def optional_ground_truth(wildcards):

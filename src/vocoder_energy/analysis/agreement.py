@@ -18,17 +18,24 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from vocoder_energy.analysis.objectives import PREDICTED_MOS, quality_objectives  # noqa: E402
+from vocoder_energy.analysis.objectives import PREDICTED_MOS_COLUMNS, quality_objectives  # noqa: E402
 from vocoder_energy.analysis.plots import family_markers, label  # noqa: E402
 from vocoder_energy.core.files import write_text  # noqa: E402
 
 CORRELATIONS = {"pearson": stats.pearsonr, "spearman": stats.spearmanr}
 
 
+def predicted_column(runs: pd.DataFrame) -> str | None:
+    """The predicted MOS the analysis would rank on without ratings (local_mos, else DNSMOS P.808)."""
+    return next((c for c in PREDICTED_MOS_COLUMNS if c in runs and runs[c].notna().any()), None)
+
+
 def per_system(runs: pd.DataFrame) -> pd.DataFrame:
-    """Rated systems with the human MOS and the predicted MOS (DNSMOS P.808), each with its interval."""
+    """Rated systems with the human MOS and the predicted MOS (``predicted_column``), each with its interval."""
     columns = ["model", "size", "mos", "mos_ci_low", "mos_ci_high"]
-    columns += [c for c in (PREDICTED_MOS, f"{PREDICTED_MOS}_ci_low", f"{PREDICTED_MOS}_ci_high") if c in runs]
+    predicted = predicted_column(runs)
+    if predicted:
+        columns += [c for c in (predicted, f"{predicted}_ci_low", f"{predicted}_ci_high") if c in runs]
     return runs.loc[runs["mos"].notna(), columns].reset_index(drop=True)
 
 
@@ -42,10 +49,11 @@ def correlation(x: np.ndarray, y: np.ndarray, kind: str) -> float:
 def bootstrap_interval(
     x: np.ndarray, y: np.ndarray, kind: str, resamples: int = 2000, confidence: float = 0.95, seed: int = 0
 ) -> tuple[float, float]:
-    """Percentile interval of the correlation over systems drawn with replacement (undefined draws skipped)."""
+    """Percentile interval of the correlation over systems drawn with replacement. Draws of fewer than 3
+    distinct systems are skipped: two systems always correlate +-1, which would pin the interval there."""
     rng = np.random.default_rng(seed)
     draws = rng.integers(len(x), size=(resamples, len(x)))
-    values = np.array([correlation(x[d], y[d], kind) for d in draws])
+    values = np.array([correlation(x[d], y[d], kind) for d in draws if len(np.unique(d)) >= 3])
     values = values[np.isfinite(values)]
     if len(values) == 0:
         return float("nan"), float("nan")
@@ -58,7 +66,7 @@ def correlations_with_mos(runs: pd.DataFrame, resamples: int = 2000, seed: int =
     Pearson and Spearman correlation with the human MOS over the rated systems, with bootstrap intervals."""
     rated = runs[runs["mos"].notna()]
     names = [name for name in quality_objectives() if name != "mos" and name in rated and rated[name].notna().any()]
-    names.sort(key=lambda name: name != PREDICTED_MOS)
+    names.sort(key=lambda name: name not in PREDICTED_MOS_COLUMNS)  # predicted MOS first
     rows = []
     for name in names:
         both = rated[[name, "mos"]].dropna()
@@ -74,14 +82,15 @@ def correlations_with_mos(runs: pd.DataFrame, resamples: int = 2000, seed: int =
 def agreement_figure(systems: pd.DataFrame, correlations: pd.DataFrame, out_paths: list[str | Path]) -> None:
     """Human MOS against predicted MOS, one point per system with both intervals, and the diagonal."""
     fig, ax = plt.subplots(figsize=(6, 5.5))
-    if PREDICTED_MOS in systems and systems[PREDICTED_MOS].notna().any():
+    predicted = predicted_column(systems)
+    if predicted:
         markers = family_markers(systems["model"].unique())
         for _, row in systems.iterrows():
-            x, y = row[PREDICTED_MOS], row["mos"]
+            x, y = row[predicted], row["mos"]
             ax.errorbar(
                 x,
                 y,
-                xerr=[[x - row[f"{PREDICTED_MOS}_ci_low"]], [row[f"{PREDICTED_MOS}_ci_high"] - x]],
+                xerr=[[x - row[f"{predicted}_ci_low"]], [row[f"{predicted}_ci_high"] - x]],
                 yerr=[[y - row["mos_ci_low"]], [row["mos_ci_high"] - y]],
                 fmt=markers.get(row["model"], "o"),
                 color="tab:blue",
@@ -90,7 +99,7 @@ def agreement_figure(systems: pd.DataFrame, correlations: pd.DataFrame, out_path
             )
             ax.annotate(label(row["model"], row["size"]), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.plot([1, 5], [1, 5], ls=":", color="0.5", lw=1, label="predicted = human")
-        found = correlations[correlations["metric"] == PREDICTED_MOS]
+        found = correlations[correlations["metric"] == predicted]
         if len(found) and np.isfinite(found.iloc[0]["pearson"]):
             r = found.iloc[0]
             ax.set_title(
@@ -102,10 +111,12 @@ def agreement_figure(systems: pd.DataFrame, correlations: pd.DataFrame, out_path
             ax.set_title(f"no correlation: it needs 3 rated systems that differ ({len(systems)} rated)", fontsize=9)
         ax.legend(loc="lower right", fontsize=8)
     else:
-        ax.text(0.5, 0.5, "no predicted MOS: add dnsmos to evaluation.metrics", ha="center", transform=ax.transAxes)
+        missing = "no predicted MOS: add dnsmos (or local_mos) to evaluation.metrics"
+        ax.text(0.5, 0.5, missing, ha="center", transform=ax.transAxes)
     ax.set_xlim(1, 5)
     ax.set_ylim(1, 5)
-    ax.set_xlabel("Predicted MOS, DNSMOS P.808 (mean over test clips, 95 % t-interval)")
+    source = {"local_mos": "your predictor (local_mos)"}.get(predicted, "DNSMOS P.808")
+    ax.set_xlabel(f"Predicted MOS, {source} (mean over test clips, 95 % t-interval)")
     ax.set_ylabel("Human MOS (listening test, 95 % bootstrap interval)")
     ax.grid(alpha=0.3)
     fig.suptitle("Predicted against human MOS, per system")

@@ -35,8 +35,9 @@ def quality_objectives() -> dict[str, Objective]:
 
 
 PREDICTED_MOS = "dnsmos_p808"  # what ``auto`` uses without ratings when computed: P.808 is the paper's test
-# Without ratings, ``auto`` takes the first of these the runs have: DNSMOS, else the user's own predictor.
-PREDICTED_MOS_COLUMNS = (PREDICTED_MOS, "local_mos")
+# Without ratings, ``auto`` takes the first of these the runs have: the predictor the user configured (opt-in)
+# before the one computed by default.
+PREDICTED_MOS_COLUMNS = ("local_mos", PREDICTED_MOS)
 QUALITY_ALIASES = {"dnsmos": PREDICTED_MOS}
 
 # The choices of analysis.quality ("auto": MOS, else predicted MOS, else D_STFT) and analysis.costs, as in the

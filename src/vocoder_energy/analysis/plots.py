@@ -236,8 +236,10 @@ def pareto_figure(
     method_columns: dict[str, str] | None = None,
     overlay: pd.DataFrame | None = None,
     title: str = "Quality against cost of neural vocoders",
+    note: str | None = None,
 ) -> None:
-    """Figure 2 for ``frame`` (the columns of ``pareto_analysis``): one panel per cost, PNG and SVG."""
+    """Figure 2 for ``frame`` (the columns of ``pareto_analysis``): one panel per cost, PNG and SVG; ``note``
+    is a line under the title."""
     method_columns = method_columns or {}
     sns.set_style("whitegrid")
     fig, axes = plt.subplots(1, len(costs), figsize=(6.2 * len(costs), 5.2), constrained_layout=True, squeeze=False)
@@ -266,6 +268,8 @@ def pareto_figure(
     if overlay is not None:
         handles.append(Line2D([], [], marker="o", ls="-.", color="0.6", alpha=0.6, label="paper (Tables 1-2)"))
     fig.legend(handles=handles, loc="outside right center", fontsize=8)
+    if note:
+        title += f"\n{note}"
     if left_out:  # e.g. a diverged model whose audio is NaN: say so rather than drop it silently
         title += "\nnot plotted (no finite value): " + "; ".join(
             f"{cost} panel: {', '.join(sorted(rows))}" for cost, rows in left_out.items()

@@ -26,8 +26,8 @@ from vocoder_energy.listening.ratings import GROUND_TRUTH, RATINGS_PATH
 
 def choose_quality(name: str, has_mos: bool, available: set[str] | frozenset[str] = frozenset()) -> Objective:
     """The quality objective. ``auto``: human MOS when ratings exist, else a predicted MOS that
-    ``evaluation.metrics`` computed (DNSMOS P.808, else local_mos), else D_STFT; ``dnsmos`` names DNSMOS
-    P.808. ``available``:
+    ``evaluation.metrics`` computed (your own predictor, local_mos, else DNSMOS P.808), else D_STFT;
+    ``dnsmos`` names DNSMOS P.808. ``available``:
     the quality columns the runs have (empty: not checked). MOS without ratings, or a metric the runs lack,
     is an error saying what to add."""
     if name == "auto":
@@ -43,8 +43,9 @@ def choose_quality(name: str, has_mos: bool, available: set[str] | frozenset[str
         raise ValueError(f"analysis.quality: unknown quality '{name}' (choose from {', '.join(QUALITY_CHOICES)})")
     if available and name != "mos" and name not in available:
         raise ValueError(
-            f"analysis.quality is '{name}' but no run has it: add its metric to evaluation.metrics "
-            f"(computed: {', '.join(sorted(available))})"
+            f"analysis.quality is '{name}' but no run has a value for it: its metric is not in "
+            "evaluation.metrics, or it was left unavailable in every run (logs/quality/*.log say why, e.g. "
+            f"a missing local_mos file, or evaluation.d_stft_multiscale off); computed: {', '.join(sorted(available))}"
         )
     return quality_objectives()[name]
 
@@ -120,6 +121,7 @@ def runs_figure(
     quality = quality_objectives()[json.loads(Path(hypervolume_json).read_text())["quality"]]
     chosen = [COSTS[c] for c in costs]
     ci = (f"{quality.column}_ci_low", f"{quality.column}_ci_high")
+    overlay = paper_overlay(quality, chosen) if overlay_paper else None
     pareto_figure(
         runs,
         quality,
@@ -127,5 +129,8 @@ def runs_figure(
         out_paths,
         quality_ci=ci if set(ci) <= set(runs.columns) else None,
         method_columns={"energy": "energy_method"},
-        overlay=paper_overlay(quality, chosen) if overlay_paper else None,
+        overlay=overlay,
+        note=f"the paper's points: not on this axis (it reported MOS and D_STFT, not {quality.column})"
+        if overlay_paper and overlay is None
+        else None,
     )

@@ -4,7 +4,7 @@ downloaded.
 
 The procedure is the published one (Reddy et al., ICASSP 2021 / 2022; the DNS Challenge's
 ``dnsmos_local.py``, which ``speechmos`` repackages), written here so that every segment of every clip
-goes through the networks in batches:
+goes through the networks in batches (cut a batch at a time, so memory does not grow with the clips):
 
 - 16 kHz audio; the networks see 9.01 s windows (144,160 samples), one every second of the clip
   (``int(floor(seconds) - 9.01) + 1`` of them, whole seconds as the authors count);
@@ -12,7 +12,9 @@ goes through the networks in batches:
   2^14-sample clip becomes 2^18 samples, 16.4 s, and is scored on 7 windows, a 6 s clip on 4
   (``short_clips="one_window"`` scores a short clip on its first window only: 7 times cheaper on 2^14
   samples, within 0.04 of the authors' score on average on spoken crops, with no systematic shift);
-- P.835: the window's waveform in, three raw scores out, each mapped by the authors' cubic polynomial;
+- windows their loop skips are skipped too: it cuts window i at int((i + 9.01) * 16000), which floating
+  point rounds one sample short for i = 7 to 23, and drops such a short window (clips of 17 s or more);
+- P.835: the window's waveform in, three raw scores out, each mapped by the authors' quadratic polynomial;
 - P.808: a 120-band log-mel spectrogram of the window less its last 160 samples (n_fft 321, hop 160,
   power in dB relative to the window's own maximum, floored 80 dB below it, then (dB + 40) / 40) in,
   the MOS out, unmapped;
@@ -62,21 +64,36 @@ def _sessions():
 SHORT_CLIPS = ("doubled", "one_window")  # evaluation.dnsmos.short_clips: the authors' rule, or 7x cheaper
 
 
-def windows(clip: np.ndarray, short_clips: str = "doubled") -> np.ndarray:
-    """The 9.01 s windows the networks score, one per second; a short clip doubled until it fills one and
-    scored on all the windows that gives (``doubled``, the authors' rule) or on its first (``one_window``)."""
+def window_starts(length: int, short_clips: str = "doubled") -> list[int]:
+    """Where the scored 9.01 s windows of a ``length``-sample clip start (in the doubled clip if short): one
+    per whole second; a short clip doubled until it fills a window and scored on every window that gives
+    (``doubled``, the authors' rule) or on its first (``one_window``)."""
     if short_clips not in SHORT_CLIPS:
         raise ValueError(f"evaluation.dnsmos.short_clips must be one of {SHORT_CLIPS}, not {short_clips!r}")
-    clip = np.asarray(clip, dtype=np.float32)
-    if len(clip) == 0:
+    if length == 0:
         raise ValueError("DNSMOS: an empty clip has no score")
-    short = len(clip) < WINDOW
-    while len(clip) < WINDOW:  # doubled, not tiled to length: the authors' rule, which sets the window count
-        clip = np.concatenate([clip, clip])
-    count = int(np.floor(len(clip) / SAMPLE_RATE) - WINDOW / SAMPLE_RATE) + 1  # whole seconds, as theirs
-    if short and short_clips == "one_window":
+    extended = length
+    while extended < WINDOW:  # doubled, not tiled to length: the authors' rule, which sets the window count
+        extended *= 2
+    count = int(np.floor(extended / SAMPLE_RATE) - WINDOW / SAMPLE_RATE) + 1  # whole seconds, as theirs
+    if length < WINDOW and short_clips == "one_window":
         count = 1
-    return np.stack([clip[i * HOP : i * HOP + WINDOW] for i in range(count)])
+    # As their loop: a window whose end, int((i + 9.01) * 16000), rounds one sample short is skipped
+    # (floating point does so for i = 7 to 23, so clips of 17 s or more lose those windows there too).
+    return [i * HOP for i in range(count) if int((i + WINDOW / SAMPLE_RATE) * SAMPLE_RATE) - i * HOP >= WINDOW]
+
+
+def window(clip: np.ndarray, start: int) -> np.ndarray:
+    """The window at ``start``; a short clip is read as repeated end to end (which doubling gives)."""
+    if len(clip) >= WINDOW:
+        return clip[start : start + WINDOW]
+    return clip[(start + np.arange(WINDOW)) % len(clip)]
+
+
+def windows(clip: np.ndarray, short_clips: str = "doubled") -> np.ndarray:
+    """All scored windows of one clip, (windows, 144160)."""
+    clip = np.asarray(clip, dtype=np.float32)
+    return np.stack([window(clip, start) for start in window_starts(len(clip), short_clips)])
 
 
 def p808_features(segments: np.ndarray) -> np.ndarray:
@@ -102,25 +119,23 @@ def score_clips(
     """
     if sample_rate != SAMPLE_RATE:
         raise ValueError(f"DNSMOS needs {SAMPLE_RATE} Hz audio, got {sample_rate} Hz")
+    clips = [np.clip(np.asarray(clip, dtype=np.float32), -1.0, 1.0) for clip in clips]
     finite = [bool(np.all(np.isfinite(clip))) for clip in clips]
-    per_clip = [
-        windows(np.clip(clip, -1.0, 1.0), short_clips) if ok else np.zeros((0, WINDOW), np.float32)
-        for clip, ok in zip(clips, finite)
-    ]
-    segments = np.concatenate(per_clip) if per_clip else np.zeros((0, WINDOW), np.float32)
+    # (clip, start) of every window; windows are cut a batch at a time (the paper's 2,620 clips x 7 windows
+    # at once would be 10.6 GB), and each clip's scores summed as its windows come through.
+    todo = [(c, start) for c, clip in enumerate(clips) if finite[c] for start in window_starts(len(clip), short_clips)]
+    sums = np.zeros((len(clips), len(OUTPUTS)))
+    counts = np.zeros(len(clips))
     p835, p808 = _sessions()
-    raw, mos = [], []
-    for start in range(0, len(segments), batch):
-        chunk = segments[start : start + batch]
-        raw.append(p835.run(None, {"input_1": chunk})[0])
-        mos.append(p808.run(None, {"input_1": p808_features(chunk)})[0][:, 0])
-    raw = np.concatenate(raw) if raw else np.zeros((0, 3))
-    scores = {"p808": np.concatenate(mos) if mos else np.zeros(0)}
-    for column, name in enumerate(("sig", "bak", "ovrl")):
-        scores[name] = np.polyval(P835_POLYNOMIALS[name], raw[:, column])
-    rows, start = [], 0
-    for ok, clip_windows in zip(finite, per_clip):
-        stop = start + len(clip_windows)
-        rows.append({name: float(scores[name][start:stop].mean()) if ok else float("nan") for name in OUTPUTS})
-        start = stop
+    for first in range(0, len(todo), batch):
+        owners, starts = zip(*todo[first : first + batch])
+        chunk = np.stack([window(clips[c], start) for c, start in zip(owners, starts)])
+        raw = p835.run(None, {"input_1": chunk})[0]
+        scores = [p808.run(None, {"input_1": p808_features(chunk)})[0][:, 0]]
+        scores += [np.polyval(P835_POLYNOMIALS[name], raw[:, column]) for column, name in enumerate(OUTPUTS[1:])]
+        np.add.at(sums, list(owners), np.stack(scores, axis=1))
+        np.add.at(counts, list(owners), 1)
+    rows = []
+    for c, ok in enumerate(finite):
+        rows.append({name: float(sums[c, k] / counts[c]) if ok else float("nan") for k, name in enumerate(OUTPUTS)})
     return rows

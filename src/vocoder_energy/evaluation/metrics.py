@@ -212,7 +212,7 @@ def _local_mos(
     return [{"local_mos": score} for score in scores]
 
 
-PREDICTED_MOS = "predicted MOS (1-5)"
+PREDICTED_MOS_UNIT = "predicted MOS (1-5)"
 
 METRICS: dict[str, Metric] = {
     m.name: m
@@ -244,10 +244,10 @@ METRICS: dict[str, Metric] = {
             "dnsmos",
             "speechmos",
             (
-                Column("dnsmos_p808", PREDICTED_MOS, True, "DNSMOS P.808 overall quality, predicted (no reference)"),
-                Column("dnsmos_sig", PREDICTED_MOS, True, "DNSMOS P.835 speech signal quality, predicted"),
-                Column("dnsmos_bak", PREDICTED_MOS, True, "DNSMOS P.835 background noise quality, predicted"),
-                Column("dnsmos_ovrl", PREDICTED_MOS, True, "DNSMOS P.835 overall quality, predicted"),
+                Column("dnsmos_p808", PREDICTED_MOS_UNIT, True, "DNSMOS P.808 overall quality, predicted"),
+                Column("dnsmos_sig", PREDICTED_MOS_UNIT, True, "DNSMOS P.835 speech signal quality, predicted"),
+                Column("dnsmos_bak", PREDICTED_MOS_UNIT, True, "DNSMOS P.835 background noise quality, predicted"),
+                Column("dnsmos_ovrl", PREDICTED_MOS_UNIT, True, "DNSMOS P.835 overall quality, predicted"),
             ),
             score_clips=_dnsmos,
         ),
@@ -295,7 +295,10 @@ def score_clips(
         metric = METRICS[name]
         if metric.reference_free:
             kept = [clip for clip, ok in zip(generated, finite) if ok]
-            scored = iter(metric.score_clips(kept, sample_rate, **(options or {}).get(name, {})) if kept else [])
+            returned = metric.score_clips(kept, sample_rate, **(options or {}).get(name, {})) if kept else []
+            if len(returned) != len(kept):
+                raise ValueError(f"metric {name} scored {len(returned)} of {len(kept)} clips")
+            scored = iter(returned)
             scores = [next(scored) if ok else None for ok in finite]
         else:
             scores = [
