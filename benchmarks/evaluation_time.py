@@ -16,6 +16,7 @@ our onnxruntime sessions follow), so seconds here are CPU-seconds and the hours 
 
 import argparse
 import os
+import resource
 import time
 
 import numpy as np
@@ -47,9 +48,12 @@ def main() -> None:
     runs = {name: (name, {}) for name, metric in METRICS.items() if not metric.needs_options}
     runs["dnsmos 1 window"] = ("dnsmos", {"dnsmos": {"short_clips": "one_window"}})
     per_clip = {"d_stft": timed(lambda: [d_stft(r, g) for r, g in zip(references[1:], generated[1:])]) / args.clips}
+    peak_growth = {}  # MB the process's peak memory grew by while the metric ran (it only grows)
     for label, (name, options) in runs.items():
         score_clips(references[:1], generated[:1], [name], SR, options)  # warm-up: compilation, model loading
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         per_clip[label] = timed(score_clips, references[1:], generated[1:], [name], SR, options) / args.clips
+        peak_growth[label] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     hours = {
         label: seconds * PAPER_CLIPS * (PAPER_MODELS + (1 if label.startswith("dnsmos") else 0))  # + ground truth
         for label, seconds in per_clip.items()
@@ -60,10 +64,11 @@ def main() -> None:
         f"{args.clips} clips of {SAMPLES} samples, {args.threads} torch threads; paper: {PAPER_CLIPS} clips x "
         f"{PAPER_MODELS} models (+ the ground truth for reference-free metrics)"
     )
-    print(f"{'metric':<16} {'s per clip':>10} {'paper, CPU h':>13} {'share':>7}")
+    print(f"{'metric':<16} {'s per clip':>10} {'paper, CPU h':>13} {'share':>7} {'peak +MB':>9}")
     for label, seconds in per_clip.items():
         share = hours[label] / (without + hours[label]) if label.startswith("dnsmos") else hours[label] / total
-        print(f"{label:<16} {seconds:>10.4f} {hours[label] / 3600:>13.2f} {share:>7.1%}")
+        growth = f"{peak_growth[label]:>9.0f}" if label in peak_growth else f"{'':>9}"
+        print(f"{label:<16} {seconds:>10.4f} {hours[label] / 3600:>13.2f} {share:>7.1%} {growth}")
     print(f"without dnsmos: {without / 3600:.2f} CPU h")
     for label in ("dnsmos", "dnsmos 1 window"):
         print(f"with {label}: {(without + hours[label]) / 3600:.2f} CPU h (+{hours[label] / without:.0%})")
