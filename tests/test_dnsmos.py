@@ -48,22 +48,28 @@ def hard_clipped(clip: np.ndarray, fraction_of_peak: float) -> np.ndarray:
     return np.clip(clip, -limit, limit) * (np.abs(clip).max() / limit)  # the same peak, flattened tops
 
 
+def windows(clip: np.ndarray, short_clips: str = "doubled") -> np.ndarray:
+    """All scored windows of one clip, (windows, 144160), as score_clips cuts them."""
+    clip = np.asarray(clip, dtype=np.float32)
+    return np.stack([dnsmos.window(clip, start) for start in dnsmos.window_starts(len(clip), short_clips)])
+
+
 def test_a_short_clip_is_doubled_until_it_fills_a_window_and_windows_come_one_per_whole_second():
     short = np.arange(16384, dtype=np.float32)
-    windows = dnsmos.windows(short)
-    assert windows.shape == (7, dnsmos.WINDOW) and dnsmos.WINDOW == 144_160
+    scored = windows(short)
+    assert scored.shape == (7, dnsmos.WINDOW) and dnsmos.WINDOW == 144_160
     doubled = np.tile(short, 16)  # 2^14 -> 2^18 samples (16.4 s): int(16 - 9.01) + 1 = 7 windows
-    assert all(np.array_equal(w, doubled[i * SR : i * SR + dnsmos.WINDOW]) for i, w in enumerate(windows))
-    assert len(dnsmos.windows(np.zeros(12 * SR))) == 3  # int(12 - 9.01) + 1
-    assert len(dnsmos.windows(np.zeros(int(10.5 * SR)))) == 1  # whole seconds: int(10 - 9.01) + 1
+    assert all(np.array_equal(w, doubled[i * SR : i * SR + dnsmos.WINDOW]) for i, w in enumerate(scored))
+    assert len(windows(np.zeros(12 * SR))) == 3  # int(12 - 9.01) + 1
+    assert len(windows(np.zeros(int(10.5 * SR)))) == 1  # whole seconds: int(10 - 9.01) + 1
     assert dnsmos.window_starts(20 * SR) == [0, SR, 2 * SR, 3 * SR, 4 * SR, 5 * SR, 6 * SR]  # 7-11 skipped, as theirs
-    (first,) = dnsmos.windows(short, short_clips="one_window")  # the cheap choice: the first window only
-    assert np.array_equal(first, windows[0])
-    assert len(dnsmos.windows(np.zeros(12 * SR), short_clips="one_window")) == 3  # long clips unchanged
+    (first,) = windows(short, short_clips="one_window")  # the cheap choice: the first window only
+    assert np.array_equal(first, scored[0])
+    assert len(windows(np.zeros(12 * SR), short_clips="one_window")) == 3  # long clips unchanged
     with pytest.raises(ValueError, match="short_clips"):
-        dnsmos.windows(short, short_clips="tiled")
+        windows(short, short_clips="tiled")
     with pytest.raises(ValueError, match="empty clip"):
-        dnsmos.windows(np.zeros(0))
+        windows(np.zeros(0))
 
 
 def assert_equal_to_speechmos(clips):
@@ -87,7 +93,7 @@ def test_scores_equal_the_speechmos_package_s_own_loop_on_speech(spoken):
 
 
 def test_p808_features_are_relative_to_each_window_s_own_maximum():
-    window = dnsmos.windows(speech_like(0))[0]
+    window = windows(speech_like(0))[0]
     features = dnsmos.p808_features(np.stack([window, 10 * window]))
     assert features.shape == (2, 900, 120)  # what the P.808 network takes
     assert np.allclose(features[0], features[1], atol=1e-5)  # level does not matter, only the shape

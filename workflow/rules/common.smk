@@ -8,7 +8,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from vocoder_energy.core.fingerprints import FingerprintStore
-from vocoder_energy.evaluation.metrics import METRICS
+from vocoder_energy.evaluation.metrics import reference_free
 from vocoder_energy.listening.ratings import RATERS_PATH, RATINGS_PATH
 from vocoder_energy.models import family_file, family_target
 from vocoder_energy.core.config_checks import (
@@ -187,9 +187,7 @@ PAPER_TABLES = os.path.relpath(ROOT / "src/vocoder_energy/reference/paper_tables
 # MOS predictors among evaluation.metrics: they score the ground truth too (rule ground_truth_quality),
 # from the test split at the smallest hop of the study (the split is the same at every hop unless a clip is
 # shorter than a hop, features.min_clip_samples' default).
-REFERENCE_FREE_METRICS = [
-    name for name in config["evaluation"]["metrics"] if METRICS[name].reference_free
-]
+REFERENCE_FREE_METRICS = reference_free(config["evaluation"]["metrics"])
 GROUND_TRUTH_HOP = min(
     model_hyperparameters(config, model, size)["hop_length"] for model, size in JOBS
 )

@@ -8,11 +8,8 @@ from vocoder_energy.data.features import load_split
 from vocoder_energy.evaluation.quality import evaluate_ground_truth
 
 with job_log(snakemake.log[0]):
-    reference, _, ids = load_split(snakemake.input.test)
-    count = len(ids) if snakemake.params.clips is None else min(snakemake.params.clips, len(ids))
-    result = evaluate_ground_truth(
-        reference[:count], ids[:count], metrics=snakemake.params.metrics, options=snakemake.params.options
-    )
+    reference, _, ids = load_split(snakemake.input.test, snakemake.params.clips)
+    result = evaluate_ground_truth(reference, ids, metrics=snakemake.params.metrics, options=snakemake.params.options)
     write_text(pd.DataFrame(result.pop("utterances")).to_csv(index=False), snakemake.output.utterances)
     print(json.dumps(result["metrics"], indent=1))
     write_json(result, snakemake.output.json)

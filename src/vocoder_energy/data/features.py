@@ -169,6 +169,8 @@ def prepare_features(corpus: str | Path, out_dir: str | Path, settings: FeatureS
     return manifest
 
 
-def load_split(path: str | Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def load_split(path: str | Path, clips: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Audio, mels and ids of a split; its first ``clips`` items when given (evaluation.test_clips)."""
     with np.load(path) as data:
-        return data["audio"], data["mel"], [str(i) for i in data["ids"]]
+        audio, mel, ids = data["audio"], data["mel"], [str(i) for i in data["ids"]]
+    return audio[:clips], mel[:clips], ids[:clips]

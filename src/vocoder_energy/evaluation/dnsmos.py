@@ -90,12 +90,6 @@ def window(clip: np.ndarray, start: int) -> np.ndarray:
     return clip[(start + np.arange(WINDOW)) % len(clip)]
 
 
-def windows(clip: np.ndarray, short_clips: str = "doubled") -> np.ndarray:
-    """All scored windows of one clip, (windows, 144160)."""
-    clip = np.asarray(clip, dtype=np.float32)
-    return np.stack([window(clip, start) for start in window_starts(len(clip), short_clips)])
-
-
 def p808_features(segments: np.ndarray) -> np.ndarray:
     """(windows, 900, 120) log-mel inputs of the P.808 network, each window relative to its own maximum."""
     import librosa

@@ -23,12 +23,12 @@ def generate_test_audio(
     seed: int = 0,
 ) -> int:
     """Vocode the first ``clips`` test mels (all when None) and save them with their references."""
-    reference, mel, ids = load_split(test_features)
-    count = len(ids) if clips is None else min(clips, len(ids))
+    reference, mel, ids = load_split(test_features, clips)
+    count = len(ids)
     model.to(device)
     batches = []
     for start in tqdm(range(0, count, batch_size), desc=f"generate {model.family}", unit=" batches"):
         batch = torch.from_numpy(mel[start : min(start + batch_size, count)]).to(device)
         batches.append(model.generate(batch, seed=seed + start).float().cpu().numpy())
-    save_clips(GeneratedClips(np.concatenate(batches), reference[:count], ids[:count]), out_path)
+    save_clips(GeneratedClips(np.concatenate(batches), reference, ids), out_path)
     return count

@@ -61,9 +61,9 @@ def score_clips(
     for clip in clips:
         clip = np.clip(np.asarray(clip, dtype=np.float64), -1.0, 1.0)
         if sample_rate != model_rate:
-            import soxr
+            from vocoder_energy.data.audio import resample
 
-            clip = soxr.resample(clip, sample_rate, model_rate)
+            clip = resample(clip, sample_rate, model_rate)
         value = np.asarray(predict(clip.astype(np.float32)[np.newaxis]), dtype=np.float64)
         if value.size != 1:
             raise ValueError(f"{path}: the predictor returned {value.size} values for one clip (expected one MOS)")

@@ -11,7 +11,7 @@
 | local_mos | local_mos                      | higher | a predictor file you provide (``local_predictor``)  |
 
 ``dnsmos`` and ``local_mos`` need no reference: they are *reference-free*, score all clips of a job in one
-call, and score the ground truth too (the ceiling, ``ground_truth_scores``). Both take options from
+call, and score the ground truth too (the ceiling, ``reference_free``). Both take options from
 ``evaluation.<name>`` (DNSMOS: how short clips are windowed; local_mos: the file's path, its sample rate);
 ``local_mos`` needs them, so it is not computed by default.
 
@@ -310,13 +310,10 @@ def score_clips(
     return rows
 
 
-def ground_truth_scores(
-    references: Sequence[np.ndarray], names: Iterable[str], sample_rate: int, options: dict[str, dict] | None = None
-) -> list[dict]:
-    """The reference-free metrics among ``names`` on the references themselves: the ceiling a generated
-    clip is read against. Metrics that need a reference are left out (against itself a clip is perfect)."""
-    free = [name for name in names if METRICS[name].reference_free]
-    return score_clips(references, references, free, sample_rate, options)
+def reference_free(names: Iterable[str]) -> list[str]:
+    """The metrics among ``names`` that need no reference (MOS predictors): they also score the ground
+    truth, the ceiling a generated clip is read against (against itself any other metric is perfect)."""
+    return [name for name in names if METRICS[name].reference_free]
 
 
 # D_STFT is computed in ``quality`` (as the paper's authors did); its columns are described here beside

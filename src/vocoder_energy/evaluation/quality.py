@@ -9,12 +9,11 @@ from tqdm import tqdm
 from vocoder_energy.core.intervals import t_interval
 from vocoder_energy.evaluation.metrics import (
     D_STFT_COLUMNS,
-    METRICS,
     SAMPLE_RATE,
     Column,
     check_packages,
     columns,
-    ground_truth_scores,
+    reference_free,
     score_clips,
 )
 from vocoder_energy.evaluation.spectral_distance import d_stft, d_stft_multiscale
@@ -86,10 +85,8 @@ def evaluate_ground_truth(
 ) -> dict:
     """The reference-free metrics among ``metrics`` (MOS predictors) on the references themselves: what a
     perfect vocoder would score, the ceiling of the generated clips' columns. Other metrics are left out."""
-    free = [name for name in metrics if METRICS[name].reference_free]
+    free = reference_free(metrics)
     check_packages(free)
-    rows = [
-        {"utterance": str(utterance)} | scores
-        for utterance, scores in zip(ids, ground_truth_scores(list(reference), free, sample_rate, options), strict=True)
-    ]
+    scored = score_clips(list(reference), list(reference), free, sample_rate, options)
+    rows = [{"utterance": str(utterance)} | scores for utterance, scores in zip(ids, scored, strict=True)]
     return {"metrics": aggregate(rows, columns(free)), "utterances": rows, "clips": len(rows)}
