@@ -179,3 +179,38 @@ def test_counting_on_shapes_alone_equals_counting_on_values():
     assert {k: v for k, v in shapes_only.items() if k != "device"} == _count(model, mel)
     reading = count_generate_flops(ValueReadingVocoder(steps=3), mel)
     assert reading["device"] == "cpu" and reading["flops"] == shapes_only["flops"]
+
+
+class ISTFTVocoder(Vocoder):
+    """A linear layer to a spectrum per frame, then torch.istft: matmul FLOPs plus one inverse FFT per frame."""
+
+    family = "istft-test"
+    presets = {}
+
+    def __init__(self, n_mels: int = 8, hop_length: int = 16, n_fft: int = 64):
+        super().__init__(n_mels=n_mels, hop_length=hop_length)
+        self.n_fft = n_fft
+        self.generator = nn.Linear(n_mels, n_fft + 2)
+
+    def infer(self, mel: torch.Tensor) -> torch.Tensor:
+        x = self.generator(mel.transpose(1, 2)).transpose(1, 2)
+        spectrum = torch.complex(*x.chunk(2, dim=1))
+        window = torch.hann_window(self.n_fft, device=mel.device)
+        audio = torch.istft(spectrum, self.n_fft, self.hop_length, window=window, center=True)
+        return nn.functional.pad(audio, (0, self.hop_length))
+
+
+@pytest.mark.parametrize("device", ["meta", "cpu"])
+def test_an_inverse_fft_counts_5_n_log2_n_per_frame(device):
+    """FFTs, which PyTorch leaves uncounted, count 5 N log2 N per transform: 64 points, log2 = 6."""
+    batch, frames, n_mels, n_fft = 2, 7, 8, 64
+    model = ISTFTVocoder(n_mels=n_mels, n_fft=n_fft)
+    mel = torch.rand(batch, n_mels, frames)
+    if device == "cpu":  # a model that reads values is counted where it runs; the count must not change
+        model.infer = lambda mel, infer=model.infer: infer(mel) + 0 * mel.sum().item()
+    result = count_generate_flops(model, mel)
+    fft = batch * frames * 5 * n_fft * 6
+    linear = 2 * batch * frames * n_mels * (n_fft + 2)
+    assert result["by_operator"]["aten._fft_c2r"] == fft
+    assert result["flops"] == fft + linear
+    assert result["device"] == device
