@@ -160,10 +160,16 @@ def test_tables_put_the_papers_values_beside_ours():
     assert columns.index("paper_mos") == columns.index("mos_ci_high") + 1
     assert columns.index("paper_d_stft") == columns.index("d_stft_ci_high") + 1
     assert first["model"].tolist()[0] == "ground_truth" and first["paper_mos"].tolist() == [4.34, 4.12, 1.37]
-    second = table2(runs)
-    assert list(second.columns[:8]) == [
+    assert first["in_paper"].tolist() == [True, True, True]
+    vocos = runs.iloc[[0]].assign(model="vocos", size="S")
+    second = table2(pd.concat([runs, vocos], ignore_index=True))
+    assert second["in_paper"].tolist() == [True, True, False]  # a family the paper did not study says so
+    assert second["paper_parameters_millions"].isna().tolist() == [False, False, True]
+    second = second.iloc[:2]
+    assert list(second.columns[:9]) == [
         "model",
         "size",
+        "in_paper",
         "parameters_millions",
         "paper_parameters_millions",
         "gflops",
@@ -174,8 +180,8 @@ def test_tables_put_the_papers_values_beside_ours():
     assert second["energy"].tolist() == [100.0, 50.0]  # J per 100 s of audio, as the paper's workload
     assert second["paper_energy"].tolist() == [96.61, 49.08]
     text = markdown(second)
-    assert text.splitlines()[0].startswith("| model | size | parameters_millions | paper_parameters_millions")
-    assert "| hifigan | L | 13.94 | 13.94 | 40 | 40.57 | 100 | 96.61 | measured |" in text
+    assert text.splitlines()[0].startswith("| model | size | in_paper | parameters_millions | paper_parameters_")
+    assert "| hifigan | L | yes | 13.94 | 13.94 | 40 | 40.57 | 100 | 96.61 | measured |" in text
 
 
 def _overlaps(boxes) -> list:
@@ -198,3 +204,14 @@ def test_figure_labels_do_not_overlap_each_other(cost):
         assert np.all([ax.bbox.contains(*b.get_points().mean(axis=0)) for b in boxes])  # inside the axes
     finally:
         plt.close(fig)
+
+
+def test_the_legend_marks_families_the_paper_did_not_study():
+    from vocoder_energy.analysis.plots import family_markers, legend_name
+
+    assert legend_name("hifigan") == "HiFi-GAN"
+    assert legend_name("vocos") == "Vocos (not in the paper)"
+    assert legend_name("bigvgan") == "BigVGAN-v2 (not in the paper)"
+    assert legend_name("myvoc") == "myvoc (not in the paper)"
+    markers = family_markers({"hifigan", "vocos", "bigvgan", "myvoc", "other"})
+    assert len(set(markers.values())) == 5  # every family its own marker

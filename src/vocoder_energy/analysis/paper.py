@@ -13,6 +13,7 @@ which makes a unit slip easy. So the values are read as **joules per 100 s of ge
 
 from __future__ import annotations
 
+import functools
 from importlib.resources import files
 from pathlib import Path
 
@@ -36,6 +37,12 @@ def paper_tables() -> pd.DataFrame:
     table["size"] = table["size"].fillna("")
     table["energy_j_per_100s_audio"] = table["energy_reported"]  # the unit fix: mJ printed, J meant
     return table
+
+
+@functools.cache
+def paper_families() -> frozenset[str]:
+    """The families the paper studied (the others, e.g. Vocos and BigVGAN, are marked "not in the paper")."""
+    return frozenset(paper_tables()["model"]) - {GROUND_TRUTH}
 
 
 def paper_points() -> pd.DataFrame:

@@ -21,9 +21,19 @@ from adjustText import adjust_text  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
+from vocoder_energy.analysis.paper import paper_families  # noqa: E402
 from vocoder_energy.analysis.pareto import Objective  # noqa: E402
 
-FAMILY_MARKERS = {"melgan": "o", "hifigan": "s", "waveglow": "^", "waveflow": "v", "wavegrad": "D", "diffwave": "P"}
+FAMILY_MARKERS = {
+    "melgan": "o",
+    "hifigan": "s",
+    "waveglow": "^",
+    "waveflow": "v",
+    "wavegrad": "D",
+    "diffwave": "P",
+    "vocos": "*",
+    "bigvgan": "X",
+}
 SIZE_COLOURS = {"S": "#9ad18b", "M": "#3a9bbf", "L": "#1f3b8f"}
 FAMILY_NAMES = {
     "melgan": "MelGAN",
@@ -32,11 +42,13 @@ FAMILY_NAMES = {
     "waveflow": "WaveFlow",
     "wavegrad": "WaveGrad",
     "diffwave": "DiffWave",
+    "vocos": "Vocos",
+    "bigvgan": "BigVGAN-v2",
 }
 
 
 # Families from other packages (docs/extending.md) take these in order of their names.
-SPARE_MARKERS = ("X", "*", "h", "p", "<", ">", "d", "8")
+SPARE_MARKERS = ("h", "p", "<", ">", "d", "8", "H", "1")
 
 
 def family_markers(families) -> dict[str, str]:
@@ -45,6 +57,12 @@ def family_markers(families) -> dict[str, str]:
     spare = {family: SPARE_MARKERS[i % len(SPARE_MARKERS)] for i, family in enumerate(others)}
     ordered = [family for family in [*FAMILY_MARKERS, *others] if family in families]
     return {family: FAMILY_MARKERS.get(family) or spare[family] for family in ordered}
+
+
+def legend_name(family: str) -> str:
+    """The family's name in a legend, saying when the paper did not study it."""
+    name = FAMILY_NAMES.get(family, family)
+    return name if family in paper_families() else f"{name} (not in the paper)"
 
 
 def label(model: str, size: str) -> str:
@@ -249,7 +267,7 @@ def pareto_figure(
         if missing:
             left_out[cost.key] = missing
     markers = family_markers(set(frame["model"]))
-    handles = [Line2D([], [], marker=m, ls="", color="k", label=FAMILY_NAMES.get(f, f)) for f, m in markers.items()]
+    handles = [Line2D([], [], marker=m, ls="", color="k", label=legend_name(f)) for f, m in markers.items()]
     handles += [Line2D([], [], marker="o", ls="", color=c, label=f"size {s}") for s, c in SIZE_COLOURS.items()]
     handles.append(
         Line2D([], [], marker="o", ls="-", mfc="none", mec="red", color="red", ms=14, label="Pareto-efficient")

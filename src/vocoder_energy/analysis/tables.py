@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vocoder_energy.analysis.paper import paper_tables
+from vocoder_energy.analysis.paper import paper_families, paper_tables
 from vocoder_energy.analysis.pareto import ANALYSIS_PREFIXES
 from vocoder_energy.core.files import write_text
 from vocoder_energy.listening.ratings import GROUND_TRUTH
@@ -19,8 +19,10 @@ def _paper(columns: dict[str, str]) -> pd.DataFrame:
 
 
 def _interleave(frame: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFrame:
-    """Our column then the paper's, for each pair present; model and size first."""
-    order = ["model", "size"]
+    """Our column then the paper's, for each pair present; model, size and ``in_paper`` (whether the paper
+    studied the family: Vocos and BigVGAN, for one, are not in it) first."""
+    frame = frame.assign(in_paper=frame["model"].isin(paper_families() | {GROUND_TRUTH}))
+    order = ["model", "size", "in_paper"]
     for ours, theirs in pairs:
         order += [c for c in (ours, f"{ours}_ci_low", f"{ours}_ci_high", theirs) if c in frame and c not in order]
     return frame[order + [c for c in frame.columns if c not in order]]
@@ -76,6 +78,8 @@ def markdown(frame: pd.DataFrame, digits: int = 4) -> str:
     columns with no value at all left out)."""
 
     def cell(value) -> str:
+        if isinstance(value, bool | np.bool_):
+            return "yes" if value else "no"
         if isinstance(value, float | np.floating):
             return "" if np.isnan(value) else f"{value:.{digits}g}"
         return str(value)
