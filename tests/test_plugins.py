@@ -45,7 +45,9 @@ def no_declared_families():
 @pytest.mark.parametrize("family", list(REGISTRY))
 def test_every_built_in_family_meets_the_contract(family):
     overrides = yaml.safe_load(TINY.read_text())["models"][family]["S"]
-    check_vocoder(vocoder_class(family), "S", frames=4, **overrides)
+    # Vocos' resolution discriminator and BigVGAN's mel loss take 2048-point STFTs: more than 1,024 samples.
+    frames = 8 if family in ("vocos", "bigvgan") else 4
+    check_vocoder(vocoder_class(family), "S", frames=frames, **overrides)
 
 
 def test_the_example_plugin_meets_the_contract_in_every_size():

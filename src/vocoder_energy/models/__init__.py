@@ -1,7 +1,8 @@
 """Vocoder families and the one entry point that builds them.
 
 A family is a ``Vocoder`` subclass with ``family`` and S/M/L ``presets`` (docs/extending.md has the
-contract). The six built-in ones are listed in ``REGISTRY``; other packages add theirs without a fork:
+contract). The built-in ones (the paper's six, then Vocos and BigVGAN) are listed in ``REGISTRY``; other
+packages add theirs without a fork:
 
 * an installed package declares them under the entry-point group ``vocoder_energy.families``
   (name = family, value = ``module:Class``);
@@ -34,6 +35,9 @@ REGISTRY: dict[str, str] = {
     "waveflow": "vocoder_energy.models.waveflow:WaveFlow",
     "wavegrad": "vocoder_energy.models.wavegrad:WaveGrad",
     "diffwave": "vocoder_energy.models.diffwave:DiffWave",
+    # Not in the paper (2026 additions): families seven and eight.
+    "vocos": "vocoder_energy.models.vocos:Vocos",
+    "bigvgan": "vocoder_energy.models.bigvgan:BigVGAN",
 }
 
 # Families a config declared in this process (``families:``), with the key that declared each.
