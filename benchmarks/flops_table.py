@@ -1,10 +1,12 @@
-"""Our FLOP counts for the 18 configurations next to Table 2 of the paper.
+"""Our parameter and FLOP counts for every built-in configuration next to Table 2 of the paper (the paper's
+18; Vocos and BigVGAN-v2, which it did not study, with a blank Table 2 column).
 
 Counts one ``generate()`` on a 64-frame mel (16,384 samples at hop 256, the paper's "per second"),
 on the meta device: shapes only, no arithmetic, so the whole table takes seconds.
 
     python benchmarks/flops_table.py            # hop 256 everywhere (the paper's text)
     python benchmarks/flops_table.py --paper    # as Table 2 counted: WaveFlow naive reverse, WaveGrad hop 512
+    python benchmarks/flops_table.py --families vocos,bigvgan
 
 With ``--paper`` it also reconstructs WaveFlow's Table 2 figures from ours: the original naive reverse
 computes rows that it discards (see ``waveflow_discarded_row_flops``) and runs on 61 of the 64 frames.
@@ -49,11 +51,12 @@ def waveflow_discarded_row_flops(model, frames: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--paper", action="store_true", help="count as Table 2 did")
+    parser.add_argument("--families", default=",".join(REGISTRY), help="comma-separated (default: all built-in)")
     args = parser.parse_args()
-    print("| model | size | ours (GFLOPs) | Table 2 | ours / Table 2 |")
-    print("|---|---|---|---|---|")
+    print("| model | size | parameters (M) | ours (GFLOPs) | Table 2 | ours / Table 2 |")
+    print("|---|---|---|---|---|---|")
     notes = []
-    for family in REGISTRY:
+    for family in args.families.split(","):
         for index, size in enumerate(SIZES):
             options = PAPER_COUNTING.get(family, {}) if args.paper else {}
             model = build_vocoder(family, size, **options).to("meta")
@@ -62,8 +65,12 @@ def main() -> None:
                 frames = 64  # the authors fed 64 frames at hop 512
             mel = torch.zeros(1, model.n_mels, frames, device="meta")
             gflops = count_generate_flops(model, mel)["flops"] / 1e9
-            paper = TABLE_2_GFLOPS[family][index]
-            print(f"| {family} | {size} | {gflops:,.2f} | {paper:,.2f} | {gflops / paper:.3f} |", flush=True)
+            params = model.num_parameters() / 1e6
+            if family in TABLE_2_GFLOPS:
+                paper = TABLE_2_GFLOPS[family][index]
+                print(f"| {family} | {size} | {params:.2f} | {gflops:,.2f} | {paper:,.2f} | {gflops / paper:.3f} |")
+            else:
+                print(f"| {family} | {size} | {params:.2f} | {gflops:,.2f} | not in the paper | |", flush=True)
             if args.paper and family == "waveflow":
                 as_original = (gflops + waveflow_discarded_row_flops(model, frames) / 1e9) * (
                     ORIGINAL_WAVEFLOW_FRAMES / frames

@@ -61,6 +61,17 @@ def test_paper_config_trains_all_18_configurations(repo):
     assert counts["download_ljspeech"] == 1 and counts["extract_ljspeech"] == 1
 
 
+def test_paper_plus_adds_vocos_and_bigvgan_in_three_sizes_to_the_papers_18(repo):
+    # The second file goes on the same --configfile, after paper.yaml, and is merged into it.
+    plus = str(ROOT / "config" / "paper_plus.yaml")
+    result = snakemake(repo, plus, "-n", configfile=ROOT / "config" / "paper.yaml")
+    counts = job_counts(result.stdout)
+    assert counts["train"] == counts["cost"] == counts["quality"] == 24
+    for family in ("vocos", "bigvgan"):
+        assert all(f"results/models/{family}_{size}.pt" in result.stdout for size in "SML")
+    assert "results/models/hifigan_L.pt" in result.stdout  # the paper's own stay
+
+
 def test_default_config_dry_runs(repo):
     counts = job_counts(snakemake(repo, "-n", configfile=ROOT / "config.yaml").stdout)
     assert counts["synthesize_corpus"] == 1 and counts["train"] >= 3

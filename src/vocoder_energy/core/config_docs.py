@@ -24,8 +24,10 @@ HEADER = f"""\
 <!-- Generated from {SCHEMA} by `make config-docs`; edit the schema's descriptions, not this file. -->
 
 [`config.yaml`](../config.yaml) is the embedded default (a synthetic corpus and short budgets that run on
-a CPU in minutes); [`paper.yaml`](paper.yaml) is the paper's setup. A file given with `--configfile`
-**replaces** `config.yaml` rather than being merged into it. Every command, `snakemake -n` included,
+a CPU in minutes); [`paper.yaml`](paper.yaml) is the paper's setup, and
+[`paper_plus.yaml`](paper_plus.yaml), given after it, adds Vocos and BigVGAN-v2 in three sizes each. A
+file given with `--configfile` **replaces** `config.yaml` rather than being merged into it (several
+files are merged with each other, in order). Every command, `snakemake -n` included,
 validates the config against [`{SCHEMA}`](../{SCHEMA}) before any job runs, and an error names the key.
 Keys left out take the default below.
 """
