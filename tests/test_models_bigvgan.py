@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vocoder_energy.models import build_vocoder
 from vocoder_energy.models.base import count_without_weight_norm
@@ -262,3 +263,65 @@ def test_learning_rate_decays_every_step_and_resumes_from_the_optimizer_state():
     for optimizer in resumed.optimizers:
         assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-4 * 0.9999996**2, rel=1e-12)
         assert optimizer.param_groups[0]["lr_step"] == 3
+
+
+# ------------------------------------------------------------------ NVIDIA's fused activation, optional
+def test_the_nvidia_kernel_option_is_for_generation_and_names_what_is_missing(monkeypatch):
+    import vocoder_energy.models.bigvgan as bigvgan
+    from vocoder_energy.models import check_inference_options
+
+    check_inference_options("bigvgan", {"activation_kernel": "nvidia"})  # generation-only: no retraining
+    with pytest.raises(ValueError, match="activation_kernel must be 'torch' or 'nvidia'"):
+        build_vocoder("bigvgan", "S", **TINY, activation_kernel="cuda")
+    monkeypatch.setattr(bigvgan, "NVIDIA_KERNEL_MODULE", "no_such_checkout.activation1d")
+    with pytest.raises(
+        ValueError, match="needs NVIDIA's BigVGAN repository on PYTHONPATH.*use activation_kernel: torch"
+    ):
+        bigvgan.nvidia_fused_activation()
+    # Off a GPU the option changes nothing: the kernel is not even loaded, the audio is the PyTorch path's.
+    torch.manual_seed(0)
+    plain = build_vocoder("bigvgan", "S", **TINY)
+    nvidia = build_vocoder("bigvgan", "S", **TINY, activation_kernel="nvidia")
+    nvidia.load_state_dict(plain.state_dict())
+    mel = torch.rand(1, 80, 3)
+    assert torch.equal(nvidia.generate(mel), plain.generate(mel))
+
+
+def test_a_fused_activation_gets_the_filters_and_log_scale_parameters_of_each_activation(monkeypatch):
+    """The fused function receives (x, upsampling filter, downsampling filter, log a, log b); one written
+    here from those arguments alone must give the PyTorch path's audio exactly, with Snake and SnakeBeta."""
+    import vocoder_energy.models.bigvgan as bigvgan
+
+    calls = []
+
+    def fused(x, up_filter, down_filter, log_alpha, log_beta):
+        calls.append(1)
+        a, b = torch.exp(log_alpha)[None, :, None], torch.exp(log_beta)[None, :, None]
+        up = (
+            2
+            * F.conv_transpose1d(
+                F.pad(x, (5, 5), mode="replicate"), up_filter.expand(x.shape[1], 1, -1), stride=2, groups=x.shape[1]
+            )[..., 15:-15]
+        )
+        y = up + torch.sin(a * up) ** 2 / (b + 1e-9)
+        return F.conv1d(
+            F.pad(y, (5, 6), mode="replicate"), down_filter.expand(x.shape[1], 1, -1), stride=2, groups=x.shape[1]
+        )
+
+    for activation, logscale in (("snakebeta", True), ("snake", False)):
+        torch.manual_seed(0)
+        model = build_vocoder("bigvgan", "S", **TINY, activation=activation, snake_logscale=logscale)
+        with torch.no_grad():  # parameters away from their initial values, so a wrong one shows
+            for module in model.generator.modules():
+                if isinstance(module, (bigvgan.Snake, bigvgan.SnakeBeta)):
+                    for p in module.parameters():
+                        p.copy_(torch.rand_like(p) + 0.5 if not logscale else torch.randn_like(p) * 0.3)
+        mel = torch.rand(1, 80, 3)
+        expected = model.generate(mel)
+        model.use_fused_activation(lambda: fused)
+        monkeypatch.setattr(bigvgan.Activation1d, "runs_fused", lambda self, x: self.fused is not None)
+        calls.clear()
+        got = model.generate(mel)
+        monkeypatch.undo()
+        assert len(calls) == sum(isinstance(m, bigvgan.Activation1d) for m in model.generator.modules())
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)

@@ -34,6 +34,7 @@ for each discriminator separately; discriminators step first.
 from __future__ import annotations
 
 import functools
+import importlib
 import itertools
 import math
 import warnings
@@ -145,9 +146,35 @@ class Activation1d(nn.Module):
         self.act = act
         self.upsample = UpSample1d(ratio, kernel_size)
         self.downsample = DownSample1d(ratio, kernel_size)
+        self.fused = None  # (x, up filter, down filter, log a, log b) -> y on CUDA; see BigVGAN.activation_kernel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.runs_fused(x):
+            alpha = self.act.alpha if self.act.logscale else torch.log(self.act.alpha)
+            beta = getattr(self.act, "beta", self.act.alpha)  # Snake: b = a
+            beta = beta if self.act.logscale else torch.log(beta)
+            return self.fused(x, self.upsample.filter, self.downsample.lowpass.filter, alpha, beta)
         return self.downsample(self.act(self.upsample(x)))
+
+    def runs_fused(self, x: torch.Tensor) -> bool:
+        return self.fused is not None and x.device.type == "cuda"
+
+
+NVIDIA_KERNEL_MODULE = "alias_free_activation.cuda.activation1d"
+
+
+def nvidia_fused_activation():
+    """NVIDIA's fused anti-aliased activation (forward only), from the user's own checkout of
+    NVIDIA/BigVGAN on ``PYTHONPATH``: importing it builds their CUDA kernel with nvcc. Not shipped here."""
+    try:
+        module = importlib.import_module(NVIDIA_KERNEL_MODULE)
+    except Exception as err:  # missing checkout, no nvcc, a failed build: say which, and the way out
+        raise ValueError(
+            f"inference.bigvgan.activation_kernel: nvidia needs NVIDIA's BigVGAN repository on PYTHONPATH "
+            f"(its {NVIDIA_KERNEL_MODULE} builds the fused kernel with nvcc), which failed: "
+            f"{type(err).__name__}: {err}; use activation_kernel: torch (the same arithmetic, unfused)"
+        ) from None
+    return module.FusedAntiAliasActivation.apply
 
 
 class Snake(nn.Module):
@@ -513,6 +540,8 @@ FULL_TOPOLOGY = dict(upsample_rates=[4, 4, 2, 2, 2, 2], upsample_kernel_sizes=[8
 
 class BigVGAN(Vocoder):
     family = "bigvgan"
+    # activation_kernel "nvidia": NVIDIA's fused CUDA activation at generation, where their code is installed.
+    inference_options = ("activation_kernel",)
     presets = {
         "S": dict(  # bigvgan_base_*: 512 channels, rates 8, 8, 2, 2 (v2 end)
             upsample_initial_channel=512, upsample_rates=[8, 8, 2, 2], upsample_kernel_sizes=[16, 16, 4, 4]
@@ -554,9 +583,15 @@ class BigVGAN(Vocoder):
         mel_loss_weight: float = 15.0,
         mel_loss_n_mels: tuple[int, ...] = (5, 10, 20, 40, 80, 160, 320),
         mel_loss_window_lengths: tuple[int, ...] = (32, 64, 128, 256, 512, 1024, 2048),
+        activation_kernel: str = "torch",
     ):
         """``cqtd_n_octaves`` None: the recipe's 9 octaves per scale, or as many as fit below the Nyquist
-        (``cqt_octaves``: 8 at 16 kHz, where 9 octaves from C1 would reach 16.3 kHz)."""
+        (``cqt_octaves``: 8 at 16 kHz, where 9 octaves from C1 would reach 16.3 kHz).
+
+        ``activation_kernel``: ``torch`` (ours, everywhere) or ``nvidia``: at generation on a GPU every
+        ``Activation1d`` runs NVIDIA's fused kernel (log-scale Snake parameters, 12-tap filters, as ours),
+        loaded from the user's checkout of their repository; on other devices, and in FLOP counts, the
+        PyTorch path, which computes the same. Never needed: an option to measure it."""
         super().__init__(n_mels=n_mels, hop_length=hop_length, sample_rate=sample_rate)
         check_upsampling(self.family, "upsample_rates", upsample_rates, hop_length)
         if str(resblock) not in ("1", "2"):
@@ -567,6 +602,9 @@ class BigVGAN(Vocoder):
             raise ValueError(f"bigvgan: discriminator must be 'cqtd' (v2) or 'mrd' (v1), got {discriminator!r}")
         if len(resblock_kernel_sizes) != len(resblock_dilation_sizes):
             raise ValueError("bigvgan: resblock_kernel_sizes and resblock_dilation_sizes differ in length")
+        if activation_kernel not in ("torch", "nvidia"):
+            raise ValueError(f"bigvgan: activation_kernel must be 'torch' or 'nvidia', got {activation_kernel!r}")
+        self.activation_kernel = activation_kernel
         self.generator = Generator(
             n_mels,
             upsample_initial_channel,
@@ -612,7 +650,17 @@ class BigVGAN(Vocoder):
         self.mel_loss_window_lengths = tuple(mel_loss_window_lengths)
 
     def infer(self, mel: torch.Tensor) -> torch.Tensor:
+        if self.activation_kernel == "nvidia" and mel.device.type == "cuda":
+            self.use_fused_activation(nvidia_fused_activation)
         return self.generator(mel).squeeze(1)
+
+    def use_fused_activation(self, load) -> None:
+        """Every ``Activation1d`` of the generator runs ``load()``'s function on CUDA tensors (once)."""
+        activations = [m for m in self.generator.modules() if isinstance(m, Activation1d)]
+        if activations and activations[0].fused is None:
+            fused = load()
+            for module in activations:
+                module.fused = fused
 
     def setup_training(self) -> None:
         self.discriminators = Discriminators(
