@@ -4,8 +4,8 @@ Each model trains on random clips of ``--segment`` samples (the paper's 2^14 by 
 given batch size and precision, after warm-up steps; on CUDA the timing synchronises at the ends.
 Models and sizes come from a config file (the paper's presets by default: every family, size S).
 
-    python benchmarks/training_speed.py [--config config/paper.yaml] [--sizes S] [--batch-size 16]
-        [--steps 10] [--warmup 2] [--precision fp32|bf16|fp16] [--segment 16384]
+    python benchmarks/training_speed.py [--config config/paper.yaml] [--families hifigan,vocos] [--sizes S]
+        [--batch-size 16] [--steps 10] [--warmup 2] [--precision fp32|bf16|fp16] [--segment 16384]
 """
 
 import argparse
@@ -48,6 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="a workflow config: its models and their overrides")
     parser.add_argument("--sizes", default="S", help="sizes to run when no --config (e.g. SML)")
+    parser.add_argument("--families", default=",".join(REGISTRY), help="comma-separated, when no --config")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
@@ -60,7 +61,7 @@ def main() -> None:
             (family, size, overrides or {}) for family, sizes in models.items() for size, overrides in sizes.items()
         ]
     else:
-        jobs = [(family, size, {}) for family in REGISTRY for size in args.sizes]
+        jobs = [(family, size, {}) for family in args.families.split(",") for size in args.sizes]
     with gpu_lease() as device:
         precision.allow_tf32(device)
         name = (

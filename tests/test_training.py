@@ -214,3 +214,36 @@ def test_a_training_job_runs_in_the_directory_of_its_key(data, tmp_path):
     summary = training_job(tmp_path, data, tmp_path / "out", max_steps=1)
     key = run_key("diffwave", "S", TINY, settings(max_steps=1), tmp_path / "train.npz", code_files(tiny_model()))
     assert Path(summary["checkpoint"]) == tmp_path / "ck" / f"diffwave_S-{key}" / "checkpoint.pt"
+
+
+# Per-step learning rates (training/step_lr.py) live in the optimizers' state: a resumed run must follow
+# the schedule from where it stopped. Short, steep schedules so that a lost or repeated step would show.
+STEP_SCHEDULED = {
+    "vocos": dict(dim=8, intermediate_dim=12, num_layers=1, lr_total_steps=5),
+    "bigvgan": dict(upsample_initial_channel=16, cqtd_filters=4, cqtd_max_filters=8, lr_decay=0.5),
+}
+
+
+@pytest.mark.parametrize("family", list(STEP_SCHEDULED))
+def test_per_step_learning_rates_resume_where_they_stopped(family, tmp_path):
+    rng = np.random.default_rng(0)
+    audio = (0.3 * rng.standard_normal((2, 8 * 256))).astype(np.float32)  # > 1,024 samples: their STFTs
+    mel = rng.random((2, 80, 8)).astype(np.float32)
+
+    def model():
+        torch.manual_seed(123)
+        return build_vocoder(family, "S", **STEP_SCHEDULED[family])
+
+    straight = model()
+    train(straight, audio, mel, settings(max_steps=3), tmp_path / "a" / "ckpt.pt", tmp_path / "a" / "log.jsonl")
+    train(model(), audio, mel, settings(max_steps=2), tmp_path / "b" / "ckpt.pt", tmp_path / "b" / "log.jsonl")
+    resumed = model()
+    summary = train(
+        resumed, audio, mel, settings(max_steps=3), tmp_path / "b" / "ckpt.pt", tmp_path / "b" / "log.jsonl"
+    )
+    assert summary["resumed_from_step"] == 2
+    rates = [[group["lr"] for group in opt.param_groups] for opt in resumed.optimizers]
+    assert rates == [[group["lr"] for group in opt.param_groups] for opt in straight.optimizers]
+    assert rates[0][0] < resumed.optimizers[0].param_groups[0]["initial_lr"]  # the schedule has moved
+    for name, value in weights(straight).items():
+        assert torch.equal(value, resumed.state_dict()[name]), name
