@@ -78,5 +78,7 @@ def test_training_speed_benchmark_prints_steps_per_second_for_every_configured_m
         ("waveflow", "S"),
         ("wavegrad", "S"),
         ("diffwave", "S"),
+        ("vocos", "S"),
+        ("bigvgan", "S"),
     ]
     assert all(float(rate) > 0 for _, _, rate, _ in rows)
