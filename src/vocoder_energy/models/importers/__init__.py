@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 
 from vocoder_energy.models.base import Vocoder
-from vocoder_energy.models.importers import common
 from vocoder_energy.models.importers.bigvgan import BigVGANImporter
 from vocoder_energy.models.importers.common import (
     CheckpointImportError,
@@ -33,6 +32,8 @@ from vocoder_energy.models.importers.lmnt import DiffWaveImporter
 from vocoder_energy.models.importers.nvidia_waveglow import WaveGlowImporter
 from vocoder_energy.models.importers.vocos import VocosImporter
 
+# The one registry: what each format is (family, anchor, container) is on its importer; common's guessing of a
+# file's format reads this too. Its order is that of the "known:" list.
 FORMATS: dict[str, Importer] = {
     importer.format: importer
     for importer in (
@@ -46,26 +47,6 @@ FORMATS: dict[str, Importer] = {
         BigVGANImporter(),
     )
 }
-common.FORMAT_FAMILIES.update({name: importer.family for name, importer in FORMATS.items()})
-# Most specific anchors first (BigVGAN's state dict also starts with conv_pre like HiFi-GAN's).
-common.ANCHORS.update(
-    {
-        name: FORMATS[name].anchor
-        for name in ("bigvgan", "jik876", "descript", "nvidia_waveglow", "lmnt", "ivanvovk", "l0sg", "vocos")
-    }
-)
-common.CONTAINER_KEYS.update(
-    {
-        "bigvgan": "generator",
-        "jik876": "generator",
-        "nvidia_waveglow": "model",
-        "lmnt": "model",
-        "ivanvovk": "model",
-        "l0sg": "model",
-        "descript": "",
-        "vocos": "",
-    }  # fmt: skip
-)
 
 
 def import_checkpoint(path: str | Path, format: str) -> ImportedModel:

@@ -43,14 +43,16 @@ class BigVGANImporter(Importer):
     family = "bigvgan"
     project = "NVIDIA/BigVGAN"
     container = "{'generator': state_dict} (bigvgan_generator.pt or a g_* file)"
+    container_key = "generator"
     anchor = "activation_post."
+    anchor_priority = 1  # before HiFi-GAN's anchor: a BigVGAN state dict has conv_pre too
 
     def unwrap(self, obj, name):
         if isinstance(obj, dict) and {"mpd", "mrd", "optim_g"} & set(obj):
             raise self.error(
                 name, "a discriminator/optimizer file (bigvgan_discriminator_optimizer.pt / do_*), not the generator"
             )
-        return self.dict_container(obj, name, "generator", {})
+        return self.dict_container(obj, name, {})
 
     def infer(self, sd, name) -> dict[str, Any]:
         pre = shape_of(sd, "conv_pre")

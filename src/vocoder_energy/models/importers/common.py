@@ -123,14 +123,16 @@ def describe(config: dict) -> str:
 
 class Importer:
     """One original format. Subclasses set the class attributes and implement ``unwrap``, ``infer``,
-    ``table`` and ``hyperparameters``; ``anchor`` is a key that only this format's state dict has."""
+    ``table`` and ``hyperparameters``; ``anchor`` is a key prefix that only this format's state dict has."""
 
     format: ClassVar[str]
     family: ClassVar[str]
     size: ClassVar[str] = "S"  # the preset our hyperparameters override (every architectural one is given)
     project: ClassVar[str]
-    container: ClassVar[str]
+    container: ClassVar[str]  # the container, in words (for messages)
+    container_key: ClassVar[str]  # the container entry that holds the state dict ("": a bare state dict)
     anchor: ClassVar[str]
+    anchor_priority: ClassVar[int] = 0  # guessing a file's format tries higher first (then registry order)
 
     # ---------------------------------------------------------------- per format
     def load(self, path: Path) -> Any:
@@ -160,8 +162,9 @@ class Importer:
     def error(self, name: str, message: str) -> CheckpointImportError:
         return CheckpointImportError(f"{name}: {message}")
 
-    def dict_container(self, obj: Any, name: str, key: str, droppable: dict[str, str]) -> tuple[dict, dict[str, str]]:
-        """``obj[key]`` of a dict container whose other entries are all in ``droppable`` (-> why)."""
+    def dict_container(self, obj: Any, name: str, droppable: dict[str, str]) -> tuple[dict, dict[str, str]]:
+        """``obj[container_key]`` of a dict container whose other entries are all in ``droppable`` (-> why)."""
+        key = self.container_key
         guess = identify(obj)
         if not isinstance(obj, dict) or key not in obj or (guess and guess != self.format):
             raise self.error(name, self.wrong_container(obj))
@@ -187,7 +190,7 @@ class Importer:
         if guess and guess != self.format:
             raise self.error(
                 name,
-                f"not a {self.project} generator: it looks like a {guess} ({FORMAT_FAMILIES[guess]}) state dict, "
+                f"not a {self.project} generator: it looks like a {guess} ({registry()[guess].family}) state dict, "
                 f"import it with format {guess!r}",
             )
         if not any(k.startswith(self.anchor) for k in sd):
@@ -307,16 +310,22 @@ def is_linspace(values: list[float], rel: float = 1e-5) -> bool:
     )
 
 
-# Filled by the package: format -> family, and format -> anchor key (for "this looks like ..." hints).
-FORMAT_FAMILIES: dict[str, str] = {}
-ANCHORS: dict[str, str] = {}
-CONTAINER_KEYS: dict[str, str] = {}  # format -> the container entry that holds the state dict (None: bare)
+def registry() -> dict[str, Importer]:
+    """The package's importers by format (imported when first needed: the package imports this module)."""
+    from vocoder_energy.models.importers import FORMATS
+
+    return FORMATS
+
+
+def guessing_order() -> list[Importer]:
+    """The importers in the order a file's format is guessed: most specific anchor first."""
+    return sorted(registry().values(), key=lambda importer: -importer.anchor_priority)
 
 
 def identify_state_dict(sd: dict) -> str | None:
-    for fmt, anchor in ANCHORS.items():
-        if any(str(k).startswith(anchor) for k in sd):
-            return fmt
+    for importer in guessing_order():
+        if any(str(k).startswith(importer.anchor) for k in sd):
+            return importer.format
     return None
 
 
@@ -327,7 +336,8 @@ def identify(obj: Any) -> str | None:
         if "_modules" in state:
             return "nvidia_waveglow"
         return None
-    for fmt, key in CONTAINER_KEYS.items():
+    for importer in guessing_order():
+        fmt, key = importer.format, importer.container_key
         inner = obj.get(key) if key else obj
         if isinstance(inner, dict) and identify_state_dict(inner) == fmt:
             return fmt

@@ -22,6 +22,7 @@ class MelGANImporter(Importer):
     family = "melgan"
     project = "descriptinc/melgan-neurips"
     container = "a bare state dict of the generator (model.{i}.* keys)"
+    container_key = ""
     anchor = "model.1."
 
     def unwrap(self, obj, name):

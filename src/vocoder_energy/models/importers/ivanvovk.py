@@ -45,11 +45,12 @@ class WaveGradImporter(Importer):
     size = "M"
     project = "ivanvovk/WaveGrad"
     container = "{'model': state_dict} (optionally with 'iteration', 'optimizer')"
+    container_key = "model"
     anchor = "nn.ublock_preconv."
 
     def unwrap(self, obj, name):
         droppable = {"iteration": "training step counter", "optimizer": "Adam state (training only)"}
-        return self.dict_container(obj, name, "model", droppable)
+        return self.dict_container(obj, name, droppable)
 
     def infer(self, sd, name) -> dict[str, Any]:
         pre = _w(sd, "nn.ublock_preconv")

@@ -35,6 +35,7 @@ class HiFiGANImporter(Importer):
     family = "hifigan"
     project = "jik876/hifi-gan"
     container = "{'generator': state_dict} (a g_* / generator_v* file)"
+    container_key = "generator"
     anchor = "conv_pre."
 
     def unwrap(self, obj, name):
@@ -42,7 +43,7 @@ class HiFiGANImporter(Importer):
             raise self.error(
                 name, "a discriminator/optimizer file (do_*: 'mpd', 'msd', 'optim_g', ...), not a generator"
             )
-        return self.dict_container(obj, name, "generator", {})
+        return self.dict_container(obj, name, {})
 
     def infer(self, sd, name) -> dict[str, Any]:
         pre = shape_of(sd, "conv_pre")
@@ -55,7 +56,7 @@ class HiFiGANImporter(Importer):
         resblock = "1" if any(k.startswith("resblocks.0.convs1.") for k in sd) else "2"
         conv = "convs1.0" if resblock == "1" else "convs.0"
         n_blocks = count(sd, "resblocks.{}.")
-        n_kernels = n_blocks // stages if stages and n_blocks % stages == 0 else 3
+        n_kernels = n_blocks // stages if n_blocks % stages == 0 else 3
         resblock_kernels = [(shape_of(sd, f"resblocks.{j}.{conv}") or (0, 0, 0))[2] for j in range(n_kernels)]
         config = dict(
             n_mels=pre[1],

@@ -31,6 +31,7 @@ class WaveFlowImporter(Importer):
     family = "waveflow"
     project = "L0SG/WaveFlow"
     container = "{'model': state_dict, 'iteration', 'optimizer', 'scheduler', 'learning_rate'}"
+    container_key = "model"
     anchor = "flows.0.coupling."
 
     def unwrap(self, obj, name):
@@ -40,7 +41,7 @@ class WaveFlowImporter(Importer):
             "scheduler": "StepLR state (training only)",
             "learning_rate": "training setting",
         }
-        sd, dropped = self.dict_container(obj, name, "model", droppable)
+        sd, dropped = self.dict_container(obj, name, droppable)
         if isinstance(sd, dict) and sd and all(str(k).startswith("module.") for k in sd):
             sd = {k[len("module.") :]: v for k, v in sd.items()}
         return sd, dropped

@@ -34,6 +34,7 @@ class DiffWaveImporter(Importer):
     family = "diffwave"
     project = "lmnt-com/diffwave"
     container = "{'step', 'model': state_dict, 'optimizer', 'params', 'scaler'}"
+    container_key = "model"
     anchor = "residual_layers.0.dilated_conv."
 
     def unwrap(self, obj, name):
@@ -43,7 +44,7 @@ class DiffWaveImporter(Importer):
             "params": "read for the configuration (dilation cycle, noise schedule, sample rate, hop)",
             "scaler": "fp16 gradient scaler (training only)",
         }
-        sd, dropped = self.dict_container(obj, name, "model", droppable)
+        sd, dropped = self.dict_container(obj, name, droppable)
         params = obj.get("params")
         if params is not None and not isinstance(params, dict):
             raise self.error(name, f"'params' is a {type(params).__name__}, not a dict")

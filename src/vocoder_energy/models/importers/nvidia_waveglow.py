@@ -35,6 +35,7 @@ class WaveGlowImporter(Importer):
     family = "waveglow"
     project = "NVIDIA/waveglow"
     container = "{'model': glow.WaveGlow module (or its state dict), 'iteration', 'optimizer', 'learning_rate'}"
+    container_key = "model"
     anchor = "WN.0.start."
 
     def load(self, path):
@@ -49,7 +50,7 @@ class WaveGlowImporter(Importer):
             "optimizer": "Adam state (training only)",
             "learning_rate": "training setting",
         }
-        model, dropped = self.dict_container(obj, name, "model", droppable)
+        model, dropped = self.dict_container(obj, name, droppable)
         if isinstance(model, safe_pickle.Record):
             if model.qualified_name != "glow.WaveGlow":
                 raise self.error(name, f"'model' is a pickled {model.qualified_name}, not glow.WaveGlow")

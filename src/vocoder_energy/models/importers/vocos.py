@@ -27,6 +27,7 @@ class VocosImporter(Importer):
     size = "M"
     project = "gemelo-ai/vocos"
     container = "a flat state dict of the Vocos module (pytorch_model.bin)"
+    container_key = ""
     anchor = "backbone.embed."
 
     def unwrap(self, obj, name):
