@@ -68,7 +68,10 @@ def main() -> None:
             params = model.num_parameters() / 1e6
             if family in TABLE_2_GFLOPS:
                 paper = TABLE_2_GFLOPS[family][index]
-                print(f"| {family} | {size} | {params:.2f} | {gflops:,.2f} | {paper:,.2f} | {gflops / paper:.3f} |")
+                print(
+                    f"| {family} | {size} | {params:.2f} | {gflops:,.2f} | {paper:,.2f} | {gflops / paper:.3f} |",
+                    flush=True,
+                )
             else:
                 print(f"| {family} | {size} | {params:.2f} | {gflops:,.2f} | not in the paper | |", flush=True)
             if args.paper and family == "waveflow":

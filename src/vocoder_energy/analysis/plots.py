@@ -48,7 +48,7 @@ FAMILY_NAMES = {
 
 
 # Families from other packages (docs/extending.md) take these in order of their names.
-SPARE_MARKERS = ("h", "p", "<", ">", "d", "8", "H", "1")
+SPARE_MARKERS = ("h", "p", "<", ">", "d", "8", "H")
 
 
 def family_markers(families) -> dict[str, str]:

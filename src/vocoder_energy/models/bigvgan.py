@@ -150,14 +150,20 @@ class Activation1d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.runs_fused(x):
-            alpha = self.act.alpha if self.act.logscale else torch.log(self.act.alpha)
-            beta = getattr(self.act, "beta", self.act.alpha)  # Snake: b = a
-            beta = beta if self.act.logscale else torch.log(beta)
-            return self.fused(x, self.upsample.filter, self.downsample.lowpass.filter, alpha, beta)
+            return self.fused(x.contiguous(), *self.fused_arguments(x.dtype))
         return self.downsample(self.act(self.upsample(x)))
 
+    def fused_arguments(self, dtype: torch.dtype) -> list[torch.Tensor]:
+        """Up filter, down filter, log a, log b: contiguous, in the input's dtype (the kernel reads them so)."""
+        alpha = self.act.alpha if self.act.logscale else torch.log(self.act.alpha)
+        beta = getattr(self.act, "beta", self.act.alpha)  # Snake: b = a
+        beta = beta if self.act.logscale else torch.log(beta)
+        tensors = (self.upsample.filter, self.downsample.lowpass.filter, alpha, beta)
+        return [t.detach().to(dtype).contiguous() for t in tensors]
+
     def runs_fused(self, x: torch.Tensor) -> bool:
-        return self.fused is not None and x.device.type == "cuda"
+        # Forward only (NVIDIA's kernel has no backward): never inside training's autograd.
+        return self.fused is not None and x.device.type == "cuda" and not torch.is_grad_enabled()
 
 
 NVIDIA_KERNEL_MODULE = "alias_free_activation.cuda.activation1d"
@@ -424,6 +430,7 @@ class ResolutionDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         pad = (self.n_fft - self.hop_length) // 2
+        x = x.to(torch.promote_types(x.dtype, torch.float32))  # no half-precision FFT on CUDA or in MKL
         x = F.pad(x, (pad, pad), mode="reflect").squeeze(1)
         # A rectangular window of win_length, as the authors' (who pass none, torch's default).
         window = torch.ones(self.win_length, device=x.device, dtype=x.dtype)
@@ -511,9 +518,15 @@ def multiscale_mel_loss(
     """Sum over scales of the L1 distance of log10 magnitude mels (descript-audio-codec's, as BigVGAN-v2
     trains with): Hann window w, hop w/4, centred reflect-padded STFT, every frame kept."""
     check_mel_loss_length(estimate.shape[-1], window_lengths)
-    loss = estimate.new_zeros(())
+    pair = torch.cat([estimate, target])
+    pair = pair.to(torch.promote_types(pair.dtype, torch.float32))
+    with torch.autocast(pair.device.type, enabled=False):  # the recipe's fp32 (its 1e-5 floor is subnormal in fp16)
+        return _multiscale_mel_l1(pair, sample_rate, n_mels, window_lengths, clamp_eps)
+
+
+def _multiscale_mel_l1(pair, sample_rate, n_mels, window_lengths, clamp_eps) -> torch.Tensor:
+    loss = pair.new_zeros(())
     for mels, window in zip(n_mels, window_lengths):
-        pair = torch.cat([estimate, target]).float()
         magnitude = spectrogram(pair.reshape(-1, pair.shape[-1]), n_fft=window, hop_length=window // 4, power=1.0)
         mel = torch.matmul(_mel_filters(sample_rate, window, mels, str(pair.device), magnitude.dtype), magnitude)
         log_mel = torch.log10(mel.clamp(min=clamp_eps))
@@ -655,12 +668,28 @@ class BigVGAN(Vocoder):
         return self.generator(mel).squeeze(1)
 
     def use_fused_activation(self, load) -> None:
-        """Every ``Activation1d`` of the generator runs ``load()``'s function on CUDA tensors (once)."""
+        """Every ``Activation1d`` of the generator runs ``load()``'s function on CUDA tensors without
+        autograd (once), after checking on one activation that it computes what the PyTorch path does (a
+        kernel built for another GPU may load and then fail or compute garbage)."""
         activations = [m for m in self.generator.modules() if isinstance(m, Activation1d)]
-        if activations and activations[0].fused is None:
-            fused = load()
-            for module in activations:
-                module.fused = fused
+        if not activations or activations[0].fused is not None:
+            return
+        fused, first = load(), activations[0]
+        parameter = next(first.act.parameters())
+        probe = torch.randn(1, parameter.shape[0], 64, device=parameter.device, dtype=parameter.dtype)
+        with torch.no_grad():
+            expected = first(probe)
+            try:
+                got = fused(probe.contiguous(), *first.fused_arguments(probe.dtype))
+            except Exception as err:  # a launch failure on this GPU
+                raise ValueError(f"inference.bigvgan.activation_kernel: nvidia failed on this GPU: {err}") from None
+        if got.shape != expected.shape or not torch.allclose(got, expected, rtol=1e-3, atol=1e-4):
+            raise ValueError(
+                "inference.bigvgan.activation_kernel: nvidia computes other values than the PyTorch path on this "
+                "GPU (was it built for another architecture?); use activation_kernel: torch"
+            )
+        for module in activations:
+            module.fused = fused
 
     def setup_training(self) -> None:
         self.discriminators = Discriminators(

@@ -156,7 +156,7 @@ class Generator(nn.Module):
 
 
 # ------------------------------------------------------------------------ discriminators
-class ResolutionDiscriminator(nn.Module):
+class ComplexSTFTDiscriminator(nn.Module):
     """One resolution of Vocos' multi-resolution discriminator (after DAC's): the complex STFT of the
     DC-free, peak-normalised (0.8) clip, real and imaginary parts as 2 channels (time x frequency), split
     into five frequency bands, each through its own five 2-D convolutions; the bands are concatenated
@@ -226,7 +226,7 @@ class Discriminators(nn.Module):
     def __init__(self, periods: tuple[int, ...] = (2, 3, 5, 7, 11), fft_sizes: tuple[int, ...] = (2048, 1024, 512)):
         super().__init__()
         self.mpd = nn.ModuleList(PeriodDiscriminator(p) for p in periods)
-        self.mrd = nn.ModuleList(ResolutionDiscriminator(n) for n in fft_sizes)
+        self.mrd = nn.ModuleList(ComplexSTFTDiscriminator(n) for n in fft_sizes)
 
     def forward(self, audio: torch.Tensor) -> dict[str, tuple[list[torch.Tensor], list[list[torch.Tensor]]]]:
         """(B, samples) -> {"mpd": (scores, feature maps), "mrd": (scores, feature maps)}, one per discriminator."""
@@ -317,13 +317,13 @@ class Vocos(Vocoder):
         mrd_loss_weight: float = 0.1,
         loss_n_fft: int = 1024,
         loss_hop_length: int = 256,
-        loss_n_mels: int | None = None,
+        loss_n_mels: int | None = 100,
     ):
         """``n_fft``: of the inverse STFT, None for 4 x ``hop_length``. ``padding``: ``"same"`` (F frames ->
         F x hop samples, as the authors' EnCodec model) or ``"center"`` (torch.istft, as their mel model; the
         last mel frame is repeated so that the length stays F x hop). ``lr_total_steps``: length of the
         cosine (optimizer steps of each optimizer), None for a constant rate. ``loss_n_mels``: mel bands of
-        the mel loss, None for ``n_mels`` (the authors' loss has 100, their mel model's bands)."""
+        the mel loss: 100 as the authors' (whatever the model's ``n_mels``), None for ``n_mels``."""
         super().__init__(n_mels=n_mels, hop_length=hop_length, sample_rate=sample_rate)
         self.n_fft = 4 * hop_length if n_fft is None else n_fft
         self.generator = Generator(n_mels, dim, intermediate_dim, num_layers, self.n_fft, hop_length, padding)

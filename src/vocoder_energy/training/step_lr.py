@@ -35,10 +35,6 @@ def cosine(total_steps: int, warmup_steps: int = 0) -> Factor:
     return factor
 
 
-def constant() -> Factor:
-    return lambda k: 1.0
-
-
 def advance(optimizer: torch.optim.Optimizer, factor: Factor) -> float:
     """Set the learning rate of the step about to be taken (lr_0 x ``factor(k)``, k = steps taken so
     far) and count that step; returns the rate."""
