@@ -65,6 +65,17 @@ def test_model_overrides_that_cannot_work_name_the_key(models, message):
         check_config(config(models=models, inference={}))
 
 
+@pytest.mark.parametrize("family", ["vocos", "bigvgan"])
+def test_clips_too_short_for_a_familys_training_stfts_are_refused_before_any_job(family):
+    bad = config()
+    bad["features"]["segment_samples"] = 1024  # 4 frames: too short for their 2048-point STFTs
+    bad["models"], bad["inference"] = {family: TINY["models"][family]}, {}
+    with pytest.raises(ConfigError, match=rf"^models\.{family}\.S: {family} trains on clips of at least 1025 samples"):
+        check_config(bad, build_models=False)
+    bad["features"]["segment_samples"] = 1280
+    check_config(bad, build_models=False)
+
+
 def test_the_segment_must_be_whole_frames_at_the_features_hop():
     bad = config()
     bad["features"]["segment_samples"] = 16000

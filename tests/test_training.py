@@ -217,11 +217,10 @@ def test_a_training_job_runs_in_the_directory_of_its_key(data, tmp_path):
 
 
 # Per-step learning rates (training/step_lr.py) live in the optimizers' state: a resumed run must follow
-# the schedule from where it stopped. Short, steep schedules so that a lost or repeated step would show.
-STEP_SCHEDULED = {
-    "vocos": dict(dim=8, intermediate_dim=12, num_layers=1, lr_total_steps=5),
-    "bigvgan": dict(upsample_initial_channel=16, cqtd_filters=4, cqtd_max_filters=8, lr_decay=0.5),
-}
+# the schedule from where it stopped. A short, steep schedule so that a lost or repeated step would show.
+# (One family through the loop: BigVGAN's decay uses the same mechanism, its state round trip is tested in
+# test_models_bigvgan.)
+STEP_SCHEDULED = {"vocos": dict(dim=8, intermediate_dim=12, num_layers=1, lr_total_steps=5)}
 
 
 @pytest.mark.parametrize("family", list(STEP_SCHEDULED))

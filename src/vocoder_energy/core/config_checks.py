@@ -109,6 +109,7 @@ def check_config(config: dict, build_models: bool = True) -> None:
                     )
             if "hop_length" in (overrides or {}):
                 _check_hop(features, overrides["hop_length"], f"{key}.hop_length")
+            _check_training_clip(key, cls, features, model_hyperparameters(config, family, size))
             if build_models:
                 build_on_meta(key, family, size, model_hyperparameters(config, family, size))
     for family, options in config.get("inference", {}).items():
@@ -181,6 +182,16 @@ def _check_hop(features: dict, hop: int, key: str = "features.segment_samples") 
         raise ConfigError(
             f"{key}: features.segment_samples {segment} is not a multiple of the hop length {hop}, so "
             f"clips would not be whole mel frames; use a multiple (e.g. {max(segment // hop, 1) * hop})"
+        )
+
+
+def _check_training_clip(key: str, cls: type, features: dict, hyperparameters: dict[str, Any]) -> None:
+    """Families whose training STFTs need long clips say how long (``min_training_samples``, optional)."""
+    minimum = getattr(cls, "min_training_samples", None)
+    if minimum is not None and features["segment_samples"] < minimum(**hyperparameters):
+        raise ConfigError(
+            f"{key}: {cls.family} trains on clips of at least {minimum(**hyperparameters)} samples (its "
+            f"longest training STFT); features.segment_samples is {features['segment_samples']}: raise it"
         )
 
 

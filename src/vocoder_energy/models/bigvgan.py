@@ -662,6 +662,11 @@ class BigVGAN(Vocoder):
         self.mel_loss_n_mels = tuple(mel_loss_n_mels)
         self.mel_loss_window_lengths = tuple(mel_loss_window_lengths)
 
+    @staticmethod
+    def min_training_samples(mel_loss_window_lengths=(2048,), **hyperparameters) -> int:
+        """More samples than the reflect padding of the multi-scale mel loss's longest STFT."""
+        return max(mel_loss_window_lengths) // 2 + 1
+
     def infer(self, mel: torch.Tensor) -> torch.Tensor:
         if self.activation_kernel == "nvidia" and mel.device.type == "cuda":
             self.use_fused_activation(nvidia_fused_activation)

@@ -338,6 +338,11 @@ class Vocos(Vocoder):
         self.loss_hop_length = loss_hop_length
         self.loss_n_mels = n_mels if loss_n_mels is None else loss_n_mels
 
+    @staticmethod
+    def min_training_samples(**hyperparameters) -> int:
+        """More samples than the reflect padding of the resolution discriminator's 2048-point STFT."""
+        return 2048 // 2 + 1
+
     def infer(self, mel: torch.Tensor) -> torch.Tensor:
         audio = self.generator(mel)
         return audio.clamp(-1.0, 1.0) if self.clip_audio else audio
