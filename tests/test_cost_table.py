@@ -6,7 +6,8 @@ import json
 import math
 
 import pytest
-from test_workflow import clone, job_counts, snakemake
+import yaml
+from test_workflow import TINY, clone, job_counts, snakemake
 
 from vocoder_energy.analysis.cost_table import cost_figure, cost_frame, write_cost_table
 from vocoder_energy.models import build_vocoder
@@ -63,12 +64,13 @@ def test_table_and_figure_are_written_also_when_no_energy_is_available(documents
 @pytest.mark.slow
 def test_cost_table_measures_untrained_models_without_a_training(tmp_path):
     repo = clone(tmp_path / "repo")
+    models = sum(len(sizes) for sizes in yaml.safe_load(TINY.read_text())["models"].values())
     counts = job_counts(snakemake(repo, "-n", "cost_table").stdout)
-    assert counts["untrained_generator"] == counts["cost_untrained"] == 7 and "train" not in counts
+    assert counts["untrained_generator"] == counts["cost_untrained"] == models and "train" not in counts
     snakemake(repo, "--resources", "gpu=1", "--cores", "2", "cost_table")
     assert not (repo / "results" / "models").exists() and not (repo / "results" / "train").exists()
     rows = list(csv.DictReader(open(repo / "results" / "untrained" / "table2.csv")))
-    assert {r["weights"] for r in rows} == {"untrained"} and len(rows) == 7
+    assert {r["weights"] for r in rows} == {"untrained"} and len(rows) == models
     document = json.loads((repo / "results" / "untrained" / "cost" / "hifigan_M.json").read_text())
     assert document["weights"] == "untrained"
     overrides = {"upsample_initial_channel": 16}  # tests/data/tiny.yaml's hifigan M

@@ -20,6 +20,13 @@ from vocoder_energy.models.importers import (
 )
 from vocoder_energy.models.importers.safe_pickle import UnsafePickleError
 
+# The WaveGlow files are written here as the original did (old weight norm, pickled modules whose source
+# torch cannot find): torch's warnings about writing them are expected.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:`torch.nn.utils.weight_norm` is deprecated:FutureWarning"),
+    pytest.mark.filterwarnings("ignore:Couldn't retrieve source code for container:UserWarning"),
+]
+
 # --------------------------------------------------------------------------- key tables (fact sheet)
 
 
