@@ -1,10 +1,9 @@
 """Importers of released checkpoints: files written here in each original's exact container, with the fact
-sheet's keys and shapes (released-checkpoints.md; small widths where the format allows them, seeded values),
-imported, loaded strictly into our model and run; then damaged files refused with the right error."""
+sheet's keys and shapes (released-checkpoints.md; the row builders of ``importers.synthetic`` at small widths
+where the format allows them, seeded values), imported, loaded strictly into our model and run; then damaged
+files refused with the right error. The published sizes: test_released_catalogue.py."""
 
 import os
-import sys
-import types
 
 import pytest
 import torch
@@ -19,6 +18,17 @@ from vocoder_energy.models.importers import (
     load_imported,
 )
 from vocoder_energy.models.importers.safe_pickle import UnsafePickleError
+from vocoder_energy.models.importers.synthetic import (
+    bigvgan_rows,
+    diffwave_params,
+    diffwave_rows,
+    glow_module,
+    hifigan_rows,
+    melgan_rows,
+    tensors,
+    vocos_rows,
+    waveflow_rows,
+)
 
 # The WaveGlow files are written here as the original did (old weight norm, pickled modules whose source
 # torch cannot find): torch's warnings about writing them are expected.
@@ -26,174 +36,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:`torch.nn.utils.weight_norm` is deprecated:FutureWarning"),
     pytest.mark.filterwarnings("ignore:Couldn't retrieve source code for container:UserWarning"),
 ]
-
-# --------------------------------------------------------------------------- key tables (fact sheet)
-
-
-def wn(prefix, v_shape, transposed=False, bias=True):
-    out = v_shape[1] if transposed else v_shape[0]
-    g = (v_shape[0],) + (1,) * (len(v_shape) - 1)
-    return ([(f"{prefix}.bias", (out,))] if bias else []) + [(f"{prefix}.weight_g", g), (f"{prefix}.weight_v", v_shape)]
-
-
-def tensors(rows, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    sd = {}
-    for key, shape in rows:
-        t = torch.randn(shape, generator=gen) * 0.05
-        if key.endswith("weight_g"):
-            t = t.abs() + 0.05
-        sd[key] = t
-    return sd
-
-
-def hifigan_rows(channels, kernels, resblock, resblock_kernels, n_convs):
-    c = [channels // 2**i for i in range(len(kernels) + 1)]
-    rows = wn("conv_pre", (c[0], 80, 7))
-    for i, k in enumerate(kernels):
-        rows += wn(f"ups.{i}", (c[i], c[i + 1], k), transposed=True)
-    for j in range(3 * len(kernels)):
-        w, kr = c[j // 3 + 1], resblock_kernels[j % 3]
-        for group in ("convs1", "convs2") if resblock == "1" else ("convs",):
-            for n in range(n_convs):
-                rows += wn(f"resblocks.{j}.{group}.{n}", (w, w, kr))
-    return rows + wn("conv_post", (1, c[-1], 7))
-
-
-def melgan_rows(ngf):
-    ci, co, r = [16 * ngf, 8 * ngf, 4 * ngf, 2 * ngf], [8 * ngf, 4 * ngf, 2 * ngf, ngf], [8, 8, 2, 2]
-    rows = wn("model.1", (ci[0], 80, 7))
-    for s in range(4):
-        rows += wn(f"model.{3 + 5 * s}", (ci[s], co[s], 2 * r[s]), transposed=True)
-        for b in range(3):
-            rows += wn(f"model.{4 + 5 * s + b}.block.2", (co[s], co[s], 3))
-            rows += wn(f"model.{4 + 5 * s + b}.block.4", (co[s], co[s], 1))
-            rows += wn(f"model.{4 + 5 * s + b}.shortcut", (co[s], co[s], 1))
-    return rows + wn("model.24", (1, ngf, 7))
-
-
-def diffwave_rows(ch, layers):
-    rows = [("input_projection.weight", (ch, 1, 1)), ("input_projection.bias", (ch,))]
-    rows += [("diffusion_embedding.projection1.weight", (512, 128)), ("diffusion_embedding.projection1.bias", (512,))]
-    rows += [("diffusion_embedding.projection2.weight", (512, 512)), ("diffusion_embedding.projection2.bias", (512,))]
-    for i in (1, 2):
-        rows += [
-            (f"spectrogram_upsampler.conv{i}.weight", (1, 1, 3, 32)),
-            (f"spectrogram_upsampler.conv{i}.bias", (1,)),
-        ]
-    for i in range(layers):
-        p = f"residual_layers.{i}"
-        rows += [(f"{p}.dilated_conv.weight", (2 * ch, ch, 3)), (f"{p}.dilated_conv.bias", (2 * ch,))]
-        rows += [(f"{p}.diffusion_projection.weight", (ch, 512)), (f"{p}.diffusion_projection.bias", (ch,))]
-        rows += [
-            (f"{p}.conditioner_projection.weight", (2 * ch, 80, 1)),
-            (f"{p}.conditioner_projection.bias", (2 * ch,)),
-        ]
-        rows += [(f"{p}.output_projection.weight", (2 * ch, ch, 1)), (f"{p}.output_projection.bias", (2 * ch,))]
-    rows += [("skip_projection.weight", (ch, ch, 1)), ("skip_projection.bias", (ch,))]
-    return rows + [("output_projection.weight", (1, ch, 1)), ("output_projection.bias", (1,))]
-
-
-def wavegrad_rows(schedule_steps=50):
-    names = ("betas alphas alphas_cumprod alphas_cumprod_prev sqrt_alphas_cumprod sqrt_recip_alphas_cumprod "
-             "sqrt_alphas_cumprod_m1 posterior_log_variance_clipped posterior_mean_coef1 "
-             "posterior_mean_coef2").split()  # fmt: skip
-    rows = [(n, (schedule_steps,)) for n in names] if schedule_steps else []
-
-    def conv(p, o, i, k):
-        return [(f"{p}.conv1d.weight", (o, i, k)), (f"{p}.conv1d.bias", (o,))]
-
-    ui, uo = [768, 512, 512, 256, 128], [512, 512, 256, 128, 128]
-    di, do = [32, 128, 128, 256], [128, 128, 256, 512]
-    fi, fo = [32, 128, 128, 256, 512], [128, 128, 256, 512, 512]
-    rows += conv("nn.ublock_preconv", 768, 80, 3)
-    for u in range(5):
-        p = f"nn.ublocks.{u}"
-        rows += conv(f"{p}.first_block_main_branch.upsampling.2", uo[u], ui[u], 3)
-        rows += conv(f"{p}.first_block_main_branch.modulation.convolution", uo[u], uo[u], 3)
-        rows += conv(f"{p}.first_block_residual_branch.0", uo[u], ui[u], 1)
-        rows += conv(f"{p}.second_block_main_branch.modulation_0.convolution", uo[u], uo[u], 3)
-        rows += conv(f"{p}.second_block_main_branch.modulation_1.convolution", uo[u], uo[u], 3)
-    rows += conv("nn.ublock_postconv", 1, 128, 3) + conv("nn.dblock_preconv", 32, 1, 5)
-    for d in range(4):
-        for n in (1, 2, 3):
-            rows += conv(f"nn.dblocks.{d}.main_branch.{n}.convolution", do[d], di[d] if n == 1 else do[d], 3)
-        rows += conv(f"nn.dblocks.{d}.residual_branch.0", do[d], di[d], 1)
-    for f in range(5):
-        rows += conv(f"nn.films.{f}.signal_conv.0", fi[f], fi[f], 3)
-        rows += conv(f"nn.films.{f}.scale_conv", fo[f], fi[f], 3) + conv(f"nn.films.{f}.shift_conv", fo[f], fi[f], 3)
-    return rows
-
-
-def waveflow_rows(r, flows=8, layers=8):
-    rows = []
-    for f in range(flows):
-        p = f"flows.{f}.coupling"
-        rows += wn(f"{p}.net.front_conv.0.conv", (r, 1, 1, 1))
-        for n in range(layers):
-            rows += wn(f"{p}.net.res_blocks.{n}.filter_gate_conv.conv", (2 * r, r, 3, 3))
-            rows += wn(f"{p}.net.res_blocks.{n}.filter_gate_conv_c", (2 * r, 80, 1, 1))
-            rows += wn(f"{p}.net.res_blocks.{n}.res_skip_conv", (2 * r, r, 1, 1))
-        rows += [(f"{p}.proj_log_s_t.conv.weight", (2, r, 1, 1)), (f"{p}.proj_log_s_t.conv.bias", (2,))]
-    for u in (0, 2):
-        rows += wn(f"upsample_conv.{u}", (1, 1, 3, 32), transposed=True)
-    return rows
-
-
-def vocos_rows(dim, inter, layers):
-    rows = [
-        ("feature_extractor.mel_spec.spectrogram.window", (1024,)),
-        ("feature_extractor.mel_spec.mel_scale.fb", (513, 100)),
-    ]
-    rows += [("backbone.embed.weight", (dim, 100, 7)), ("backbone.embed.bias", (dim,))]
-    rows += [("backbone.norm.weight", (dim,)), ("backbone.norm.bias", (dim,))]
-    for b in range(layers):
-        p = f"backbone.convnext.{b}"
-        rows += [(f"{p}.gamma", (dim,)), (f"{p}.dwconv.weight", (dim, 1, 7)), (f"{p}.dwconv.bias", (dim,))]
-        rows += [(f"{p}.norm.weight", (dim,)), (f"{p}.norm.bias", (dim,))]
-        rows += [(f"{p}.pwconv1.weight", (inter, dim)), (f"{p}.pwconv1.bias", (inter,))]
-        rows += [(f"{p}.pwconv2.weight", (dim, inter)), (f"{p}.pwconv2.bias", (dim,))]
-    rows += [("backbone.final_layer_norm.weight", (dim,)), ("backbone.final_layer_norm.bias", (dim,))]
-    return rows + [("head.out.weight", (1026, dim)), ("head.out.bias", (1026,)), ("head.istft.window", (1024,))]
-
-
-FILTER = [0.00202896469, 0.00938946567, -0.0255434588, -0.0576573834, 0.128572583, 0.443209797, 0.443209797,
-          0.128572583, -0.0576573834, -0.0255434588, 0.00938946567, 0.00202896469]  # fmt: skip
-
-
-def bigvgan_rows(channels, kernels, n_mels, bias_at_final):
-    c = [channels // 2**i for i in range(len(kernels) + 1)]
-    rows = wn("conv_pre", (c[0], n_mels, 7))
-    for i, k in enumerate(kernels):
-        rows += wn(f"ups.{i}.0", (c[i], c[i + 1], k), transposed=True)
-
-    def act(p, w):
-        return [(f"{p}.act.alpha", (w,)), (f"{p}.act.beta", (w,)), (f"{p}.upsample.filter", (1, 1, 12)),
-                (f"{p}.downsample.lowpass.filter", (1, 1, 12))]  # fmt: skip
-
-    for j in range(3 * len(kernels)):
-        w, kr = c[j // 3 + 1], [3, 7, 11][j % 3]
-        for group in ("convs1", "convs2"):
-            for n in range(3):
-                rows += wn(f"resblocks.{j}.{group}.{n}", (w, w, kr))
-        for a in range(6):
-            rows += act(f"resblocks.{j}.activations.{a}", w)
-    rows += act("activation_post", c[-1])
-    return rows + wn("conv_post", (1, c[-1], 7), bias=bias_at_final)
-
-
-def bigvgan_sd(*args):
-    sd = tensors(bigvgan_rows(*args))
-    for k in sd:
-        if k.endswith("filter"):
-            sd[k] = torch.tensor(FILTER).view(1, 1, 12)
-    return sd
-
-
-def diffwave_params(ch, layers):
-    return dict(batch_size=16, learning_rate=2e-4, max_grad_norm=None, sample_rate=22050, n_mels=80, n_fft=1024,
-                hop_samples=256, crop_mel_frames=62, residual_layers=layers, residual_channels=ch,
-                dilation_cycle_length=10, noise_schedule=torch.linspace(1e-4, 0.05, 50).tolist())  # fmt: skip
 
 
 # format -> (state dict, container around it); small widths where the format allows them.
@@ -214,9 +56,9 @@ def case(name):
     if name == "vocos":
         return "vocos", tensors(vocos_rows(16, 48, 2)), lambda sd: sd
     if name == "bigvgan_v1_base":
-        return "bigvgan", bigvgan_sd(32, [16, 16, 4, 4], 80, True), lambda sd: {"generator": sd}
+        return "bigvgan", tensors(bigvgan_rows(32, [16, 16, 4, 4], 80, True)), lambda sd: {"generator": sd}
     if name == "bigvgan_v2":
-        return "bigvgan", bigvgan_sd(64, [8, 8, 4, 4, 4, 4], 100, False), lambda sd: {"generator": sd}
+        return "bigvgan", tensors(bigvgan_rows(64, [8, 8, 4, 4, 4, 4], 100, False)), lambda sd: {"generator": sd}
     raise KeyError(name)
 
 
@@ -367,17 +209,6 @@ def test_diffwave_params_must_agree_with_the_weights(tmp_path):
 # --------------------------------------------------------------------------- not representable
 
 
-def test_wavegrad_is_mapped_but_not_representable(tmp_path):
-    sd = tensors(wavegrad_rows())
-    with pytest.raises(
-        UnrepresentableError, match=r"ckpt.pt: our wavegrad family cannot represent ivanvovk's FiLM layers \[0, 2, 3\]"
-    ):
-        import_checkpoint(write(tmp_path, {"model": sd}), "ivanvovk")
-    del sd["nn.films.4.scale_conv.conv1d.bias"]  # a damaged file fails on its keys first
-    with pytest.raises(CheckpointImportError, match="missing keys nn.films.4.scale_conv.conv1d.bias"):
-        import_checkpoint(write(tmp_path, {"model": sd}), "ivanvovk")
-
-
 def test_vocos_encodec_is_not_representable(tmp_path):
     sd = {"feature_extractor.codebook_weights": torch.zeros(16, 8), "backbone.embed.weight": torch.zeros(4, 8, 7),
           "backbone.norm.scale.weight": torch.zeros(4, 4)}  # fmt: skip
@@ -389,49 +220,10 @@ def test_vocos_encodec_is_not_representable(tmp_path):
 
 
 @pytest.fixture
-def glow(monkeypatch):
+def glow():
     """A module ``glow`` whose classes have the names of NVIDIA's, so the pickle refers to glow.WaveGlow etc."""
-    module = types.ModuleType("glow")
-    weight_norm = torch.nn.utils.weight_norm
-
-    class WN(nn.Module):
-        def __init__(self, n_in, n_cond, n_layers, n_channels):
-            super().__init__()
-            self.in_layers, self.res_skip_layers = nn.ModuleList(), nn.ModuleList()
-            self.start = weight_norm(nn.Conv1d(n_in, n_channels, 1))
-            self.end = nn.Conv1d(n_channels, 2 * n_in, 1)
-            self.cond_layer = weight_norm(nn.Conv1d(n_cond, 2 * n_channels * n_layers, 1))
-            for i in range(n_layers):
-                self.in_layers.append(
-                    weight_norm(nn.Conv1d(n_channels, 2 * n_channels, 3, dilation=2**i, padding=2**i))
-                )
-                out = 2 * n_channels if i < n_layers - 1 else n_channels
-                self.res_skip_layers.append(weight_norm(nn.Conv1d(n_channels, out, 1)))
-
-    class Invertible1x1Conv(nn.Module):
-        def __init__(self, c):
-            super().__init__()
-            self.conv = nn.Conv1d(c, c, 1, bias=False)
-            q, _ = torch.linalg.qr(torch.randn(c, c))
-            self.conv.weight.data = q.unsqueeze(-1)
-
-    class WaveGlow(nn.Module):
-        def __init__(self, n_channels, n_layers):
-            super().__init__()
-            self.upsample = nn.ConvTranspose1d(80, 80, 1024, stride=256)
-            self.WN, self.convinv = nn.ModuleList(), nn.ModuleList()
-            remaining = 8
-            for k in range(12):
-                if k % 4 == 0 and k > 0:
-                    remaining -= 2
-                self.convinv.append(Invertible1x1Conv(remaining))
-                self.WN.append(WN(remaining // 2, 640, n_layers, n_channels))
-
-    for cls in (WN, Invertible1x1Conv, WaveGlow):
-        cls.__module__, cls.__qualname__ = "glow", cls.__name__
-        setattr(module, cls.__name__, cls)
-    monkeypatch.setitem(sys.modules, "glow", module)
-    return module
+    with glow_module() as module:
+        yield module
 
 
 def waveglow_file(tmp_path, glow, name="waveglow.pt", **save_kwargs):

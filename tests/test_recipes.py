@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from vocoder_energy.core.errors import InputError
-from vocoder_energy.data.recipes import RECIPES, RELEASED, MelRecipe, UnknownRecipeError, describe, recipe_for
+from vocoder_energy.data.recipes import RECIPES, MelRecipe, UnknownRecipeError, describe, recipe_for
+from vocoder_energy.models.importers.catalogue import RELEASED_CHECKPOINTS
 
 # name: (sample_rate, n_fft, hop, n_mels, fmin, effective fmax, padding, mel scale, filter norm), from the fact sheet.
 FACTS = {
@@ -108,13 +109,26 @@ def _sine(freq_or_bin, recipe: MelRecipe, seconds: float = 0.5, amplitude: float
 
 # --------------------------------------------------------------------------- the table
 def test_every_released_checkpoint_has_a_recipe_and_every_recipe_a_checkpoint():
+    released = {key: entry.recipe for key, entry in RELEASED_CHECKPOINTS.items()}  # the catalogue's
     assert set(RECIPES) == set(FACTS)
-    assert set(RELEASED.values()) <= set(RECIPES)
-    assert set(RECIPES) - set(RELEASED.values()) == {"waveflow_22k"}  # WaveFlow published no checkpoint
-    assert len([k for k in RELEASED if k.startswith("bigvgan/")]) == 9  # fact sheet 8.1
-    assert len([k for k in RELEASED if k.startswith("hifigan/")]) == 10  # fact sheet 1.1
-    assert RELEASED["hifigan/LJ_FT_T2_V1"] == "waveglow_22k"  # fine-tuned on Tacotron2 mels
-    assert RELEASED["bigvgan/bigvgan_v2_22khz_80band_fmax8k_256x"] == "bigvgan_22k_80"
+    assert set(released.values()) <= set(RECIPES)
+    assert set(RECIPES) - set(released.values()) == {"waveflow_22k"}  # WaveFlow published no checkpoint
+    assert len([k for k in released if k.startswith("bigvgan/")]) == 9  # fact sheet 8.1
+    assert len([k for k in released if k.startswith("hifigan/")]) == 10  # fact sheet 1.1
+    assert released["hifigan/LJ_FT_T2_V1"] == "waveglow_22k"  # fine-tuned on Tacotron2 mels
+    assert released["hifigan/LJ_V1"] == released["hifigan/UNIVERSAL_V1"] == "hifigan_22k"
+    assert released["melgan/LJ"] == released["melgan/multi_speaker"] == "melgan_22k"
+    assert released["waveglow/256ch"] == "waveglow_22k"
+    assert released["diffwave/LJ"] == "diffwave_22k" and released["wavegrad/LJ"] == "wavegrad_22k"
+    assert released["vocos/mel_24k"] == "vocos_24k"
+    # BigVGAN: v1, base and v2 fmax8k share one 22 kHz config; v2 22 kHz without fmax8k has fmax null (8.1).
+    assert released["bigvgan/v2_22k_80_fmax8k_256x"] == released["bigvgan/v1_22k_80"] == "bigvgan_22k_80"
+    assert released["bigvgan/base_22k_80"] == "bigvgan_22k_80"
+    assert released["bigvgan/v2_22k_80_256x"] == "bigvgan_v2_22k_80"
+    assert released["bigvgan/v1_24k_100"] == released["bigvgan/base_24k_100"] == "bigvgan_24k_100"
+    assert released["bigvgan/v2_24k_100_256x"] == "bigvgan_v2_24k_100"
+    assert released["bigvgan/v2_44k_128_256x"] == "bigvgan_v2_44k_128"
+    assert released["bigvgan/v2_44k_128_512x"] == "bigvgan_v2_44k_128_512x"
 
 
 @pytest.mark.parametrize("name", sorted(FACTS))

@@ -168,29 +168,7 @@ _ALL = [
             sample_rate=44100, n_mels=128, fmax=None, n_fft=2048, win_length=2048, hop_length=512),
 ]  # fmt: skip
 RECIPES: dict[str, MelRecipe] = {recipe.name: recipe for recipe in _ALL}
-
-# Released checkpoint -> recipe (fact sheet 1.1-8.1). WaveFlow published none; vocos-encodec-24khz takes EnCodec
-# codes, not a mel. HiFi-GAN's LJ_FT_T2_* were fine-tuned on Tacotron2 mels, i.e. WaveGlow's front end (1.4).
-RELEASED: dict[str, str] = {
-    **{f"hifigan/{d}_V{v}": "hifigan_22k" for d in ("LJ", "VCTK") for v in (1, 2, 3)},
-    "hifigan/UNIVERSAL_V1": "hifigan_22k",
-    **{f"hifigan/LJ_FT_T2_V{v}": "waveglow_22k" for v in (1, 2, 3)},
-    "melgan/linda_johnson": "melgan_22k",
-    "melgan/multi_speaker": "melgan_22k",
-    "waveglow/waveglow_256channels": "waveglow_22k",
-    "diffwave/diffwave-ljspeech-22kHz-1000578": "diffwave_22k",
-    "wavegrad/pretrained_ljspeech": "wavegrad_22k",
-    "vocos/vocos-mel-24khz": "vocos_24k",
-    "bigvgan/bigvgan_22khz_80band": "bigvgan_22k_80",
-    "bigvgan/bigvgan_base_22khz_80band": "bigvgan_22k_80",
-    "bigvgan/bigvgan_v2_22khz_80band_fmax8k_256x": "bigvgan_22k_80",
-    "bigvgan/bigvgan_v2_22khz_80band_256x": "bigvgan_v2_22k_80",
-    "bigvgan/bigvgan_24khz_100band": "bigvgan_24k_100",
-    "bigvgan/bigvgan_base_24khz_100band": "bigvgan_24k_100",
-    "bigvgan/bigvgan_v2_24khz_100band_256x": "bigvgan_v2_24k_100",
-    "bigvgan/bigvgan_v2_44khz_128band_256x": "bigvgan_v2_44k_128",
-    "bigvgan/bigvgan_v2_44khz_128band_512x": "bigvgan_v2_44k_128_512x",
-}
+# Which recipe each released checkpoint takes: RELEASED_CHECKPOINTS in models/importers/catalogue.py.
 
 
 def recipe_for(name: str) -> MelRecipe:

@@ -13,7 +13,8 @@ Channel lists (the layout of the authors' configurations, which reproduces Table
 * ``down_channels = [1, d0, d1, ..., d(N-1)]``: the k5 convolution maps 1 -> d0, DBlock j maps d(j-1) -> d(j).
 * FiLM j reads the j-th output of the audio path (d(j)) and modulates the UBlock that works at its rate,
   UBlock N-j, whose width it produces: conv3 d(j) -> u(N-j), + positional encoding, then one conv3 each
-  (u(N-j) -> u(N-j)) for the scale and the shift.
+  (u(N-j) -> u(N-j)) for the scale and the shift. ``film_width="input"`` is ivanvovk/WaveGrad's form instead:
+  conv3 d(j) -> d(j), + encoding at width d(j), then the scale and shift conv3 d(j) -> u(N-j).
 
 Sizes: S and M are the authors' small and default configurations (4,176,513 and 17,122,625 parameters);
 L is not identifiable from the paper's sources (the authors' large file equals M) and is the documented
@@ -32,7 +33,8 @@ Diffusion: 50-step linear beta schedule 1e-6 .. 1e-2 for training and sampling; 
 sqrt(alpha_bar) uniformly between two consecutive points of the schedule and regresses the noise with an
 L1 loss (Adam lr 1e-3, gradient norm clipped at 1); sampling is the ancestral loop from Gaussian noise,
 noise injected at every step but the last: by default WaveGrad's Algorithm 2 with the iterate clamped to
-[-1, 1], or (``sampler="authors"``) the authors' variant that clips a predicted clean signal instead.
+[-1, 1], or (``sampler="authors"``) the authors' variant that clips a predicted clean signal instead, or
+(``sampler="ivanvovk"``) ivanvovk/WaveGrad's: the exact posterior mean from a clipped clean-signal prediction.
 Noise levels (alpha_bar, sqrt(alpha_bar) and the encoding) are computed in float64, then cast.
 
 Network defaults are the authors' (the paper trained theirs): LeakyReLU slope 0.01 and noise-level encoding
@@ -72,7 +74,8 @@ def _dilations(count: int, cycle: int) -> list[int]:
 
 
 NOISE_ENCODINGS = ("authors", "wavegrad_paper")
-SAMPLERS = ("algorithm2", "authors")
+SAMPLERS = ("algorithm2", "authors", "ivanvovk")
+FILM_WIDTHS = ("output", "input")
 
 
 class NoiseLevelEncoding(nn.Module):
@@ -112,15 +115,30 @@ class NoiseLevelEncoding(nn.Module):
 
 
 class FiLM(nn.Module):
-    """Scale and shift for a UBlock from an audio-path feature map and the noise level."""
+    """Scale and shift for a UBlock from an audio-path feature map and the noise level.
 
-    def __init__(self, in_channels: int, out_channels: int, slope: float, noise_scale: float, noise_encoding: str):
+    ``width="output"`` (ours): input_conv C_in -> C_out, encoding at C_out, scale/shift conv C_out -> C_out.
+    ``width="input"`` (ivanvovk/WaveGrad's): input_conv C_in -> C_in, encoding at C_in, scale/shift C_in -> C_out.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        slope: float,
+        noise_scale: float,
+        noise_encoding: str,
+        width: str = "output",
+    ):
         super().__init__()
+        if width not in FILM_WIDTHS:
+            raise ValueError(f"wavegrad: film_width {width!r} is not one of {FILM_WIDTHS}")
+        hidden = out_channels if width == "output" else in_channels
         self.slope = slope
-        self.input_conv = _conv(in_channels, out_channels, 3)
-        self.encoding = NoiseLevelEncoding(out_channels, noise_scale, noise_encoding)
-        self.scale_conv = _conv(out_channels, out_channels, 3)
-        self.shift_conv = _conv(out_channels, out_channels, 3)
+        self.input_conv = _conv(in_channels, hidden, 3)
+        self.encoding = NoiseLevelEncoding(hidden, noise_scale, noise_encoding)
+        self.scale_conv = _conv(hidden, out_channels, 3)
+        self.shift_conv = _conv(hidden, out_channels, 3)
 
     def forward(self, x: torch.Tensor, noise_level: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = F.leaky_relu(self.input_conv(x), self.slope)
@@ -186,6 +204,7 @@ class WaveGradNetwork(nn.Module):
         slope: float,
         noise_scale: float,
         noise_encoding: str,
+        film_width: str = "output",
     ):
         super().__init__()
         ublock_channels = up_channels[1:-1]
@@ -205,7 +224,7 @@ class WaveGradNetwork(nn.Module):
         )
         film_widths = list(reversed(ublock_channels[1:]))  # UBlock outputs, last block first
         self.films = nn.ModuleList(
-            FiLM(d, u, slope, noise_scale, noise_encoding) for d, u in zip(down_channels[1:], film_widths)
+            FiLM(d, u, slope, noise_scale, noise_encoding, film_width) for d, u in zip(down_channels[1:], film_widths)
         )
 
     def forward(self, noisy_audio: torch.Tensor, mel: torch.Tensor, noise_level: torch.Tensor) -> torch.Tensor:
@@ -293,6 +312,7 @@ class WaveGrad(Vocoder):
         leaky_relu_slope: float = 0.01,
         noise_level_scale: float = 5000.0,
         noise_encoding: str = "authors",
+        film_width: str = "output",
         sampler: str = "algorithm2",
     ):
         """``train_noise_schedule`` / ``inference_noise_schedule`` are explicit beta lists; when None they are
@@ -301,8 +321,12 @@ class WaveGrad(Vocoder):
 
         ``leaky_relu_slope`` 0.01 and ``noise_encoding="authors"`` are the network the paper trained (the
         authors' code); the WaveGrad paper's own network has slope 0.2 and ``"wavegrad_paper"``.
-        ``sampler``: ``"algorithm2"`` (WaveGrad's Algorithm 2) or ``"authors"`` (the authors' code: clipped
-        clean-signal prediction and posterior mean, see ``_step_authors``)."""
+        ``film_width``: ``"output"`` (ours: the FiLM's first conv maps to the UBlock's width, the encoding at that
+        width) or ``"input"`` (ivanvovk/WaveGrad's released model: first conv and encoding at the audio-path
+        width, the scale and shift convs map to the UBlock's width); see ``FiLM``.
+        ``sampler``: ``"algorithm2"`` (WaveGrad's Algorithm 2), ``"authors"`` (the authors' code: clipped
+        clean-signal prediction and posterior mean, see ``_step_authors``) or ``"ivanvovk"`` (ivanvovk/WaveGrad:
+        the exact posterior mean from a clipped clean-signal prediction, see ``_step_ivanvovk``)."""
         super().__init__(n_mels=n_mels, hop_length=hop_length, sample_rate=sample_rate)
         up_channels, down_channels = [int(c) for c in up_channels], [int(c) for c in down_channels]
         n_ublocks = len(up_channels) - 3
@@ -338,6 +362,7 @@ class WaveGrad(Vocoder):
             leaky_relu_slope,
             noise_level_scale,
             noise_encoding,
+            film_width,
         )
         if train_noise_schedule is None:
             train_noise_schedule = linear_betas(beta_start, beta_end, train_steps)
@@ -359,7 +384,11 @@ class WaveGrad(Vocoder):
         Noise levels are computed in float64 and reach the network in float64 (see NoiseLevelEncoding)."""
         betas = self.inference_betas
         alpha_bars = [1.0, *cumulative_alphas(betas)]  # alpha_bar_0 = 1, ..., alpha_bar_N
-        step = self._step_algorithm2 if self.sampler == "algorithm2" else self._step_authors
+        step = {
+            "algorithm2": self._step_algorithm2,
+            "authors": self._step_authors,
+            "ivanvovk": self._step_ivanvovk,
+        }[self.sampler]
         batch, _, frames = mel.shape
         y = torch.randn(batch, frames * self.hop_length, device=mel.device, dtype=mel.dtype)
         for n in range(len(betas), 0, -1):
@@ -388,6 +417,17 @@ class WaveGrad(Vocoder):
         clean = (y / math.sqrt(alpha_bar) - math.sqrt(1.0 - alpha_bar) * eps).clamp(-1.0, 1.0)
         to_clean = math.sqrt(alpha_bar_prev) * beta / (1.0 - alpha_bar)
         to_noisy = math.sqrt(alpha_bar) * (1.0 - alpha_bar_prev) / (1.0 - alpha_bar)
+        return to_clean * clean + to_noisy * y
+
+    @staticmethod
+    def _step_ivanvovk(y, eps, beta: float, alpha_bar: float, alpha_bar_prev: float) -> torch.Tensor:
+        """ivanvovk/WaveGrad's mean (model/diffusion_process.py): the clean signal predicted exactly,
+        sqrt(1 / alpha_bar) * y - sqrt(1 - alpha_bar) * sqrt(1 / alpha_bar) * eps, clipped to [-1, 1], then the
+        exact posterior mean (sqrt(1 - beta) on y). The last step returns the clipped prediction."""
+        recip = math.sqrt(1.0 / alpha_bar)
+        clean = (recip * y - math.sqrt(1.0 - alpha_bar) * recip * eps).clamp(-1.0, 1.0)
+        to_clean = beta * math.sqrt(alpha_bar_prev) / (1.0 - alpha_bar)
+        to_noisy = (1.0 - alpha_bar_prev) * math.sqrt(1.0 - beta) / (1.0 - alpha_bar)
         return to_clean * clean + to_noisy * y
 
     # ------------------------------------------------------------------ training

@@ -1,13 +1,14 @@
 """Importers of released vocoder checkpoints: each reads one original project's file and turns it into one of
 our families (hyperparameters + a state dict for our generator), without running any of the file's code.
 
-``import_checkpoint(path, format)`` -> ``ImportedModel``; ``load_imported(imported)`` -> our ``Vocoder``, the
-weights loaded strictly. Formats (``FORMATS``): ``jik876`` (HiFi-GAN), ``descript`` (MelGAN),
-``nvidia_waveglow`` (WaveGlow), ``lmnt`` (DiffWave), ``ivanvovk`` (WaveGrad; refused: not representable),
-``l0sg`` (WaveFlow), ``vocos`` and ``bigvgan``. The containers, key tables and published configurations are
-those of docs/shared reference ``released-checkpoints.md``; every key of a file is mapped or knowingly
-dropped, every shape checked. Files are read with ``weights_only=True``; only WaveGlow's pickled module goes
-through the restricted reader ``safe_pickle``.
+``import_checkpoint(path, format, options)`` -> ``ImportedModel``; ``load_imported(imported)`` -> our ``Vocoder``,
+the weights loaded strictly. Formats (``FORMATS``): ``jik876`` (HiFi-GAN), ``descript`` (MelGAN),
+``nvidia_waveglow`` (WaveGlow), ``lmnt`` (DiffWave), ``ivanvovk`` (WaveGrad), ``l0sg`` (WaveFlow), ``vocos``
+and ``bigvgan``. Import options (a dict) are per format (``Importer.options``, checked): ``ivanvovk`` takes
+``inference_steps`` (a published schedule: 6, 7, 12, 25, 50 or 100 steps; default 6). The containers, key tables
+and published configurations are those of docs/shared reference ``released-checkpoints.md``; every key of a
+file is mapped or knowingly dropped, every shape checked. Files are read with ``weights_only=True``; only
+WaveGlow's pickled module goes through the restricted reader ``safe_pickle``.
 """
 
 from __future__ import annotations
@@ -49,11 +50,14 @@ FORMATS: dict[str, Importer] = {
 }
 
 
-def import_checkpoint(path: str | Path, format: str) -> ImportedModel:
-    """The released checkpoint at ``path``, in the original project's ``format``, as one of our families."""
+def import_checkpoint(path: str | Path, format: str, options: dict | None = None) -> ImportedModel:
+    """The released checkpoint at ``path``, in the original project's ``format``, as one of our families.
+
+    ``options``: the format's import options (``FORMATS[format].options``: option -> accepted values); an
+    unknown option or value raises ``CheckpointImportError`` naming the file and what is accepted."""
     if format not in FORMATS:
         raise CheckpointImportError(f"{path}: unknown checkpoint format {format!r}; known: {', '.join(FORMATS)}")
-    return FORMATS[format].run(path)
+    return FORMATS[format].run(path, options)
 
 
 def load_imported(imported: ImportedModel, device: torch.device | str = "cpu", **inference_options) -> Vocoder:

@@ -133,6 +133,8 @@ class Importer:
     container_key: ClassVar[str]  # the container entry that holds the state dict ("": a bare state dict)
     anchor: ClassVar[str]
     anchor_priority: ClassVar[int] = 0  # guessing a file's format tries higher first (then registry order)
+    # Import options this format accepts (option -> its accepted values), applied by ``apply_options``.
+    options: ClassVar[dict[str, tuple[Any, ...]]] = {}
 
     # ---------------------------------------------------------------- per format
     def load(self, path: Path) -> Any:
@@ -157,6 +159,31 @@ class Importer:
 
     def notes(self, config: dict[str, Any]) -> list[str]:
         return []
+
+    def apply_options(self, hyperparameters: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+        """The hyperparameters with the chosen import options (already checked against ``options``)."""
+        return hyperparameters
+
+    def check_options(self, options: Any, name: str) -> dict[str, Any]:
+        """``options`` as a dict, every option and value one that ``self.options`` accepts."""
+        accepted = "; ".join(f"{k}: one of {', '.join(map(repr, v))}" for k, v in self.options.items()) or "none"
+        if options is None:
+            return {}
+        if not isinstance(options, dict):
+            raise self.error(name, f"import options must be a dict, got {options!r}; accepted: {accepted}")
+        unknown = sorted(str(k) for k in options if k not in self.options)
+        if unknown:
+            raise self.error(
+                name, f"unknown import option(s) {', '.join(unknown)} for format {self.format!r}; accepted: {accepted}"
+            )
+        for key, value in options.items():
+            # The same type too: True is not 1, 6.0 is not 6.
+            if not any(type(value) is type(v) and value == v for v in self.options[key]):
+                raise self.error(
+                    name,
+                    f"import option {key}={value!r} is not accepted for format {self.format!r}; accepted: {accepted}",
+                )
+        return dict(options)
 
     # ---------------------------------------------------------------- helpers
     def error(self, name: str, message: str) -> CheckpointImportError:
@@ -197,9 +224,10 @@ class Importer:
             raise self.error(name, f"not a {self.project} generator: no {self.anchor}* key (keys: {listing(list(sd))})")
 
     # ---------------------------------------------------------------- the driver
-    def run(self, path: str | Path) -> ImportedModel:
+    def run(self, path: str | Path, options: dict[str, Any] | None = None) -> ImportedModel:
         path = Path(path)
         name = str(path)
+        options = self.check_options(options, name)
         if not path.is_file():
             raise CheckpointImportError(f"{name}: no such file")
         obj = self.load(path)
@@ -226,9 +254,11 @@ class Importer:
             state[entry.ours] = (
                 tensor.detach().to(torch.float32 if tensor.is_floating_point() else tensor.dtype).clone()
             )
-        hyperparameters = self.hyperparameters(config)
+        hyperparameters = self.apply_options(self.hyperparameters(config), options)
         check_against_model(name, self.family, self.size, hyperparameters, state)
         notes = self.notes(config)
+        if options:
+            notes.append("import options: " + ", ".join(f"{k}={v!r}" for k, v in options.items()))
         if folded:
             notes.append(
                 f"weight norm had been removed in the file ({folded} layers): g recomputed as the norm of the weight"
