@@ -32,7 +32,8 @@ rule all:
     input:
         "results/summary.csv",
         expand("results/figures/pareto.{ext}", ext=["svg", "png"]),
-        expand("results/figures/losses.{ext}", ext=["svg", "png"]),
+        # Loss curves of the models trained here (a config of released checkpoints only has none).
+        expand("results/figures/losses.{ext}", ext=["svg", "png"]) if TRAINED else [],
         expand("results/analysis/table{n}.{ext}", n=[1, 2], ext=["csv", "md", "html"]),
         "results/report/audio_examples.html",
         rules.paper_reference.output,

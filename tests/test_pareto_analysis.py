@@ -130,7 +130,7 @@ def summary_frame():
         {
             "model": ["hifigan", "melgan"],
             "size": ["L", "S"],
-            "gflops_per_16384_samples": [40.0, 1.5],
+            "gflops_per_audio_second": [40.0 / 1.024, 1.5 / 1.024],  # 40 and 1.5 per 16,384 samples at 16 kHz
             "energy_joules_per_audio_second": [1.0, 0.5],
             "energy_method": ["measured", "estimated"],
             "parameters": [13_940_000, 1_030_000],
@@ -166,10 +166,11 @@ def test_tables_put_the_papers_values_beside_ours():
     assert second["in_paper"].tolist() == [True, True, False]  # a family the paper did not study says so
     assert second["paper_parameters_millions"].isna().tolist() == [False, False, True]
     second = second.iloc[:2]
-    assert list(second.columns[:9]) == [
+    assert list(second.columns[:10]) == [
         "model",
         "size",
         "in_paper",
+        "weights",  # trained here (a released checkpoint says so, and is never in_paper)
         "parameters_millions",
         "paper_parameters_millions",
         "gflops",
@@ -180,8 +181,8 @@ def test_tables_put_the_papers_values_beside_ours():
     assert second["energy"].tolist() == [100.0, 50.0]  # J per 100 s of audio, as the paper's workload
     assert second["paper_energy"].tolist() == [96.61, 49.08]
     text = markdown(second)
-    assert text.splitlines()[0].startswith("| model | size | in_paper | parameters_millions | paper_parameters_")
-    assert "| hifigan | L | yes | 13.94 | 13.94 | 40 | 40.57 | 100 | 96.61 | measured |" in text
+    assert text.splitlines()[0].startswith("| model | size | in_paper | weights | parameters_millions | paper_param")
+    assert "| hifigan | L | yes | trained | 13.94 | 13.94 | 40 | 40.57 | 100 | 96.61 | measured |" in text
 
 
 def _overlaps(boxes) -> list:

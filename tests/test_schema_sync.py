@@ -62,7 +62,6 @@ def enum(key: str) -> list:
         ("analysis.costs.[]", tuple(COSTS)),
         ("training.precision", PRECISIONS),
         ("training.lr_schedule", SCHEDULES),
-        ("models.*.<name>", SIZES),
     ],
 )
 def test_code_choices_are_the_schema_enums(key, code):
@@ -73,6 +72,17 @@ def test_code_choices_are_the_schema_enums(key, code):
 def test_family_names_follow_the_code_s_rule(key):
     assert SCHEMA["properties"][key]["propertyNames"]["pattern"] == f"^{FAMILY_NAME.pattern}$"
     assert all(FAMILY_NAME.fullmatch(name) for name in REGISTRY)
+
+
+def test_model_labels_are_the_trained_sizes_or_released_labels():
+    """S/M/L are trained (the families' presets); any other label matching the schema's pattern, which is the
+    catalogue's, names a released checkpoint."""
+    from vocoder_energy.core.model_entries import TRAINED_SIZES
+    from vocoder_energy.models.importers.catalogue import LABEL
+
+    assert TRAINED_SIZES == SIZES
+    pattern = SCHEMA["properties"]["models"]["additionalProperties"]["propertyNames"]["pattern"]
+    assert pattern == LABEL.pattern and all(LABEL.fullmatch(size) for size in SIZES)
 
 
 def test_every_metric_that_needs_no_settings_is_computed_by_default():

@@ -152,9 +152,10 @@ def test_end_to_end_run_scores_every_clip_and_writes_the_tables(finished_run):
     table1 = list(csv.DictReader(open(analysis / "table1.csv")))
     assert table1[0]["model"] == "ground_truth" and 1 <= float(table1[0]["dnsmos_p808"]) <= 5
     table2 = (analysis / "table2.md").read_text()
-    assert "| model | size | in_paper | parameters_millions | paper_parameters_millions |" in table2
-    assert "| vocos | S | no |" in table2 and "| bigvgan | S | no |" in table2  # not in the paper, said so
-    assert "| hifigan | S |" in table2 and "| 0.928 |" in table2  # the paper's HiFi-GAN S beside ours
+    header = "| model | size | in_paper | weights | sample_rate_hz | parameters_millions | paper_parameters_millions |"
+    assert header in table2
+    assert "| vocos | S | no | trained |" in table2 and "| bigvgan | S | no |" in table2  # not in the paper
+    assert "| hifigan | S | yes | trained | 16000 |" in table2 and "| 0.928 |" in table2  # the paper's beside ours
     paper = list(csv.DictReader(open(finished_run / "results" / "paper_reference" / "pareto.csv")))
     assert len(paper) == 18
 
@@ -443,3 +444,94 @@ def test_ljspeech_source_downloads_verifies_and_extracts_through_the_rules(tmp_p
     assert result.returncode != 0 and "does not match the expected" in result.stdout + result.stderr
     assert not (repo / "data" / "downloads" / "LJSpeech-1.1.tar.bz2").exists()
     assert not (repo / "data" / "corpus" / "ljspeech").exists()
+
+
+# ------------------------------------------------------------------ released checkpoints (no training)
+RELEASED_TINY = ROOT / "tests" / "data" / "released_tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def released_run(tmp_path_factory):
+    """tests/data/released_tiny.yaml run to the end: three published checkpoints, written as untrained stand-ins
+    in their originals' formats by the project's own command, as a user without the downloads would."""
+    workdir = clone(tmp_path_factory.mktemp("released") / "repo")
+    writer = [sys.executable, "-m", "vocoder_energy.models.importers.synthetic", str(RELEASED_TINY)]
+    subprocess.run(writer, cwd=workdir, check=True, capture_output=True)
+    snakemake(workdir, "--cores", "2", configfile=RELEASED_TINY)
+    return workdir
+
+
+@pytest.mark.slow
+def test_released_checkpoints_go_through_every_stage_without_training(released_run):
+    rows = {(r["model"], r["size"]): r for r in csv.DictReader(open(released_run / "results" / "summary.csv"))}
+    assert list(rows) == [("hifigan", "LJ_V2"), ("wavegrad", "LJ"), ("vocos", "mel_24k")]
+    published = {"LJ_V2": (928_514, 22050, "hifigan_22k"), "LJ": (15_810_401, 22050, "wavegrad_22k"),
+                 "mel_24k": (13_531_650, 24000, "vocos_24k")}  # fmt: skip
+    for (model, label), row in rows.items():
+        parameters, rate, recipe = published[label]
+        assert (
+            row["weights"] == "released" and row["features"] == recipe and row["train_energy_method"] == "unavailable"
+        )
+        assert int(row["parameters"]) == parameters and int(row["sample_rate_hz"]) == rate
+        assert row["quality_sample_rate_hz"] == "16000"
+        assert float(row["d_stft"]) > 0 and float(row["d_stft_at_model_rate"]) > 0
+        assert float(row["gflops_per_audio_second"]) > 0 and float(row["energy_joules_per_audio_second"]) > 0
+        provenance = json.loads((released_run / "results" / "imported" / f"{model}_{label}.json").read_text())
+        assert provenance["features"] == recipe and len(provenance["checkpoint_sha256"]) == 64
+        generated = np.load(released_run / "results" / "generated" / f"{model}_{label}.npz")
+        manifest = json.loads((released_run / "data" / "features" / "released" / recipe / "manifest.json").read_text())
+        assert int(generated["sample_rate"]) == rate and generated["generated"].shape[1] == manifest["samples"]
+    hop300 = json.loads((released_run / "data/features/released/wavegrad_22k/manifest.json").read_text())
+    assert hop300["hop_length"] == 300 and hop300["samples"] % 300 == 0
+    assert not (released_run / "results" / "train").exists()  # nothing was trained
+    table2 = (released_run / "results" / "analysis" / "table2.md").read_text()
+    assert "| hifigan | LJ_V2 | no | released | 22050 |" in table2 and "own rate" in table2
+    assert (released_run / "results" / "figures" / "pareto.png").read_bytes().startswith(b"\x89PNG")
+    assert "(released)" in (released_run / "results" / "figures" / "pareto.svg").read_text()
+    after = snakemake(released_run, "-n", configfile=RELEASED_TINY)
+    assert "Nothing to be done" in after.stdout + after.stderr
+
+
+@pytest.mark.slow
+def test_released_stimuli_play_at_the_tests_rate(released_run):
+    import soundfile
+
+    snakemake(released_run, "--cores", "1", "listening_test", configfile=RELEASED_TINY)
+    key = list(csv.DictReader(open(released_run / "results" / "listening" / "key.csv")))
+    assert {"vocos_mel_24k", "wavegrad_LJ", "hifigan_LJ_V2", "ground_truth"} <= {row["system"] for row in key}
+    rates = {soundfile.info(p).samplerate for p in (released_run / "results/listening/test/audio").glob("*.wav")}
+    assert rates == {16000}
+
+
+@pytest.mark.slow
+def test_a_replaced_checkpoint_is_imported_again_with_its_chain_only(released_run):
+    (released_run / "checkpoints" / "vocos" / "mel_24k" / "pytorch_model.bin").touch()
+    result = snakemake(released_run, "-n", configfile=RELEASED_TINY)
+    counts = job_counts(result.stdout)
+    assert counts["import_checkpoint"] == counts["generate"] == counts["quality"] == counts["cost"] == 1
+    assert "recipe_features" not in counts and "wildcards: model=vocos, size=mel_24k" in result.stdout
+
+
+def test_a_recipe_that_does_not_fit_the_checkpoint_fails_its_import_naming_both(tmp_path):
+    workdir = clone(tmp_path / "repo")
+    config = yaml.safe_load(RELEASED_TINY.read_text())
+    config["models"] = {"hifigan": {"LJ_V2": config["models"]["hifigan"]["LJ_V2"] | {"features": "vocos_24k"}}}
+    config["inference"] = {}
+    configfile = write_config(tmp_path / "wrong.yaml", config)
+    writer = [sys.executable, "-m", "vocoder_energy.models.importers.synthetic", str(configfile)]
+    subprocess.run(writer, cwd=workdir, check=True, capture_output=True)
+    result = snakemake(workdir, "--cores", "1", "results/models/hifigan_LJ_V2.pt", configfile=configfile, check=False)
+    assert result.returncode != 0
+    log = (workdir / "logs" / "import" / "hifigan_LJ_V2.log").read_text()
+    assert "checkpoints/hifigan/LJ_V2/generator_v2: does not take the features of recipe vocos_24k" in log
+    assert "n_mels 80 (recipe: 100)" in log and "recipes that fit its shapes: bigvgan_22k_80" in log
+
+
+def test_released_yaml_adds_every_published_checkpoint_and_says_which_files_are_missing(repo):
+    # The second file goes on the same --configfile, after config.yaml, and is merged into it.
+    result = snakemake(repo, str(ROOT / "config" / "released.yaml"), "-n", configfile=ROOT / "config.yaml", check=False)
+    warnings = re.findall(r"WARNING: models\.(\w+)\.(\w+)\.checkpoint: (\S+) does not exist", result.stderr)
+    released = yaml.safe_load((ROOT / "config" / "released.yaml").read_text())["models"]
+    assert {(f, label) for f, label, _ in warnings} == {(f, label) for f, sizes in released.items() for label in sizes}
+    assert "python -m vocoder_energy.models.importers.synthetic" in result.stderr
+    assert "Missing input files for rule import_checkpoint" in result.stdout + result.stderr

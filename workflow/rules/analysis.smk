@@ -1,6 +1,7 @@
 rule summary:
     input:
-        train=per_job("results/train/{model}_{size}.json"),
+        # The training summary, or a released checkpoint's provenance.
+        origin=[origin_document(model, size) for model, size in JOBS],
         quality=per_job("results/quality/{model}_{size}.json"),
         cost=per_job("results/cost/{model}_{size}.json"),
         code=code("summary.py"),
@@ -180,14 +181,16 @@ rule paper_reference:
 
 rule loss_figures:
     input:
-        losses=per_job_sorted("results/train/{model}_{size}_losses.jsonl"),
+        losses=per_job_sorted("results/train/{model}_{size}_losses.jsonl", TRAINED),
         code=code("loss_figures.py"),
     output:
         models=[
             report(
                 path, caption="../report/loss_model.rst", category="Training losses"
             )
-            for path in per_job_sorted("results/figures/losses/{model}_{size}.png")
+            for path in per_job_sorted(
+                "results/figures/losses/{model}_{size}.png", TRAINED
+            )
         ],
         png=report(
             "results/figures/losses.png",
@@ -201,6 +204,6 @@ rule loss_figures:
         "../../envs/vocoder-energy.yaml"
     params:
         # Sorted, as the inputs: reordering the models must not redraw the figures.
-        jobs=sorted(JOBS),
+        jobs=sorted(TRAINED),
     script:
         "../scripts/loss_figures.py"

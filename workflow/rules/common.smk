@@ -8,6 +8,12 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from vocoder_energy.core.fingerprints import FingerprintStore
+from vocoder_energy.core.model_entries import (
+    checkpoint_jobs,
+    missing_checkpoints,
+    trained_jobs,
+)
+from vocoder_energy.data.recipes import RECIPES
 from vocoder_energy.evaluation.metrics import reference_free
 from vocoder_energy.listening.ratings import RATERS_PATH, RATINGS_PATH
 from vocoder_energy.models import family_file, family_target
@@ -29,16 +35,33 @@ with config_errors_stop_snakemake():
 
 ROOT = Path(workflow.basedir)
 FAMILIES = list(config["models"])
-# Every configured (model, size) pair, in config order: one training job each.
+# Every configured (model, size) pair, in config order: one generator each, trained or imported.
 JOBS = [(family, size) for family, sizes in config["models"].items() for size in sizes]
+# Sizes S/M/L are trained here; any other label is a released checkpoint (core/model_entries.py).
+TRAINED = trained_jobs(config["models"])
+RELEASED = checkpoint_jobs(config["models"])
 # Their names in the listening test, its key and the ratings ("{model}_{size}").
 SYSTEMS = [f"{model}_{size}" for model, size in JOBS]
 
 
+def alternatives(names):
+    """A wildcard pattern matching exactly ``names`` (nothing at all when there are none)."""
+    return "|".join(sorted(set(names), key=len, reverse=True)) or "(?!)"
+
+
+if workflow.is_main_process:
+    for line in missing_checkpoints(config["models"]):
+        print(f"WARNING: {line}", file=sys.stderr)
+
+TRAINED_SIZES = alternatives(size for _, size in TRAINED)
+RELEASED_LABELS = alternatives(label for _, label in RELEASED)
+
+
 wildcard_constraints:
     model="|".join(FAMILIES),
-    size="S|M|L",
+    size=alternatives(size for _, size in JOBS),
     hop=r"\d+",
+    recipe=alternatives(RECIPES),
 
 
 def canonical(value):
@@ -89,6 +112,10 @@ def model_hop(wildcards):
     return model_hyperparameters(config, wildcards.model, wildcards.size)["hop_length"]
 
 
+def released_entry(wildcards):
+    return RELEASED[(wildcards.model, wildcards.size)]
+
+
 def corpus_metadata():
     """The corpus's metadata.csv; its wavs sit beside it in wavs/. Your own folder is read in place."""
     corpus = config["corpus"]
@@ -105,8 +132,19 @@ def ljspeech_archive():
 
 
 def features(split):
-    """Input function: the feature file of ``split`` at the hop length of the job's model."""
-    return lambda wildcards: f"data/features/hop{model_hop(wildcards)}/{split}.npz"
+    """Input function: the feature file of ``split`` at the hop length of the job's model; for a released
+    checkpoint, the test split through its own mel recipe (it has no training split)."""
+
+    def path(wildcards):
+        if (wildcards.model, wildcards.size) in RELEASED:
+            return f"data/features/released/{released_entry(wildcards)['features']}/{split}.npz"
+        return f"data/features/hop{model_hop(wildcards)}/{split}.npz"
+
+    return path
+
+
+# The study's own test split, whose utterances every recipe's features take again.
+STUDY_TEST = f"data/features/hop{config['features']['hop_length']}/test.npz"
 
 
 # Each job's code is its script's import closure inside the package, fingerprinted module by module with
@@ -169,13 +207,20 @@ def every_core(wildcards):
     return workflow.resource_settings.cores or 1
 
 
-def per_job(pattern):
-    return [pattern.format(model=model, size=size) for model, size in JOBS]
+def per_job(pattern, jobs=JOBS):
+    return [pattern.format(model=model, size=size) for model, size in jobs]
 
 
-def per_job_sorted(pattern):
+def per_job_sorted(pattern, jobs=JOBS):
     """``per_job`` in a fixed order, for outputs that must not change when models are reordered."""
-    return [pattern.format(model=model, size=size) for model, size in sorted(JOBS)]
+    return per_job(pattern, sorted(jobs))
+
+
+def origin_document(model, size):
+    """Where a generator came from: its training summary, or a released checkpoint's provenance."""
+    if (model, size) in RELEASED:
+        return f"results/imported/{model}_{size}.json"
+    return f"results/train/{model}_{size}.json"
 
 
 # ---------------------------------------------------------------- analysis (listening ratings, paper)
@@ -189,7 +234,11 @@ PAPER_TABLES = os.path.relpath(ROOT / "src/vocoder_energy/reference/paper_tables
 # shorter than a hop, features.min_clip_samples' default).
 REFERENCE_FREE_METRICS = reference_free(config["evaluation"]["metrics"])
 GROUND_TRUTH_HOP = min(
-    model_hyperparameters(config, model, size)["hop_length"] for model, size in JOBS
+    (
+        model_hyperparameters(config, model, size)["hop_length"]
+        for model, size in TRAINED
+    ),
+    default=config["features"]["hop_length"],
 )
 
 

@@ -37,6 +37,8 @@ rule untrained_generator:
         "results/untrained/models/{model}_{size}.pt",
     log:
         "logs/untrained/models/{model}_{size}.log",
+    wildcard_constraints:
+        size=TRAINED_SIZES,
     conda:
         "../../envs/vocoder-energy.yaml"
     params:
@@ -64,7 +66,7 @@ use rule cost as cost_untrained with:
 
 rule cost_table:
     input:
-        cost=per_job("results/untrained/cost/{model}_{size}.json"),
+        cost=per_job("results/untrained/cost/{model}_{size}.json", TRAINED),
         code=code("cost_table.py"),
     output:
         csv="results/untrained/table2.csv",
@@ -77,7 +79,7 @@ rule cost_table:
     conda:
         "../../envs/vocoder-energy.yaml"
     params:
-        jobs=JOBS,
+        jobs=TRAINED,
         energy_basis=config["measurement"]["energy"],
     script:
         "../scripts/cost_table.py"

@@ -70,3 +70,25 @@ rule features:
         | {"hop_length": int(wildcards.hop)},
     script:
         "../scripts/features.py"
+
+
+# The test split through a released checkpoint's own mel front end (data/recipes.py), once per recipe and
+# shared by every model that takes it: the study's test utterances, resampled to the recipe's rate.
+rule recipe_features:
+    input:
+        corpus=corpus_metadata(),
+        study_test=STUDY_TEST,
+        code=code("recipe_features.py"),
+    output:
+        test="data/features/released/{recipe}/test.npz",
+        manifest="data/features/released/{recipe}/manifest.json",
+    log:
+        "logs/features/released/{recipe}.log",
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    params:
+        # The stretch of each clip the study's features take, in seconds.
+        seconds=config["features"]["segment_samples"]
+        / config["features"]["sample_rate"],
+    script:
+        "../scripts/recipe_features.py"

@@ -12,6 +12,8 @@ rule train:
         "logs/train/{model}_{size}.log",
     benchmark:
         "results/benchmarks/train/{model}_{size}.tsv"
+    wildcard_constraints:
+        size=TRAINED_SIZES,
     # Trainings are the longest jobs: started first, the short ones fill the cores around them.
     priority: 1
     conda:
@@ -28,3 +30,29 @@ rule train:
         operational=OPERATIONAL_TRAINING,
     script:
         "../scripts/train.py"
+
+
+# A released checkpoint instead of a training (models.<family>.<label>: {checkpoint, format, features}): its
+# file is read by the original project's importer, checked against its mel recipe and written as a generator
+# file, which every later stage reads as any other. Replacing the file (its date) reimports it.
+rule import_checkpoint:
+    input:
+        checkpoint=lambda wildcards: released_entry(wildcards)["checkpoint"],
+        code=code("import_checkpoint.py"),
+    output:
+        generator="results/models/{model}_{size}.pt",
+        provenance="results/imported/{model}_{size}.json",
+    log:
+        "logs/import/{model}_{size}.log",
+    wildcard_constraints:
+        size=RELEASED_LABELS,
+    conda:
+        "../../envs/vocoder-energy.yaml"
+    params:
+        format=lambda wildcards: released_entry(wildcards)["format"],
+        features=lambda wildcards: released_entry(wildcards)["features"],
+        options=lambda wildcards: canonical(
+            released_entry(wildcards).get("options", {})
+        ),
+    script:
+        "../scripts/import_checkpoint.py"

@@ -18,11 +18,14 @@ with job_log(snakemake.log[0]):
         table1(runs, mos, json.loads(Path(i.ground_truth[0]).read_text()) if i.ground_truth else None),
         *o.table1,
         o.table1_html,
-        "Table 1 counterpart: quality per run, the paper's values in paper_* columns.",
+        "Table 1 counterpart: quality per run, the paper's values in paper_* columns. Every quality column "
+        "compares against the ground truth at 16 kHz, the common rate (released checkpoints' audio resampled to "
+        "it); d_stft_at_model_rate compares at the model's own rate, sample_rate_hz.",
     )
     write_table(
         table2(runs),
         *o.table2,
         o.table2_html,
-        "Table 2 counterpart: cost per run (energy in J per 100 s of audio), the paper's values in paper_* columns.",
+        "Table 2 counterpart: cost per run (energy in J per 100 s of audio generated at the model's own rate, "
+        "sample_rate_hz), the paper's values in paper_* columns.",
     )

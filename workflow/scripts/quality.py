@@ -5,14 +5,11 @@ import pandas as pd
 from vocoder_energy.core.files import write_json, write_text
 from vocoder_energy.core.logs import job_log
 from vocoder_energy.evaluation.clips import load_clips
-from vocoder_energy.evaluation.quality import evaluate_quality
+from vocoder_energy.evaluation.quality import evaluate_clips
 
 with job_log(snakemake.log[0]):
-    clips = load_clips(snakemake.input.generated)
-    result = evaluate_quality(
-        clips.reference,
-        clips.generated,
-        ids=clips.ids,
+    result = evaluate_clips(
+        load_clips(snakemake.input.generated),
         metrics=snakemake.params.metrics,
         options=snakemake.params.options,
         multiscale=snakemake.params.multiscale,

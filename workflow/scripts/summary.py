@@ -5,7 +5,7 @@ with job_log(snakemake.log[0]):
     i, p = snakemake.input, snakemake.params
     build_summary(
         p.jobs,
-        i.train,
+        i.origin,
         i.quality,
         i.cost,
         snakemake.output[0],

@@ -34,12 +34,13 @@ def audio_examples_page(
 ) -> int:
     """A table of the first ``examples`` test clips: ground truth, then each model's generation.
 
-    ``generated`` maps (model, size) to the generate rule's clips file (``evaluation.clips``).
+    ``generated`` maps (model, size) to the generate rule's clips file (``evaluation.clips``); every clip
+    plays at ``sample_rate`` (a released model's own rate is resampled to it).
     Returns the number of clips per model on the page.
     """
     columns, reference, ids = [], None, None
     for (model, size), path in generated.items():
-        clips = load_clips(path)
+        clips = load_clips(path, sample_rate)
         columns.append((label(model, size), clips.generated[:examples]))
         if reference is None or len(clips.reference) > len(reference):
             reference, ids = clips.reference[:examples], clips.ids[:examples]

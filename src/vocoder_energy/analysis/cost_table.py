@@ -51,7 +51,6 @@ def cost_frame(jobs: list[tuple[str, str]], cost_paths: list[str | Path], energy
 
 def write_cost_table(frame: pd.DataFrame, csv_path, markdown_path, html_path) -> pd.DataFrame:
     table = table2(frame)
-    table.insert(2, "weights", frame["weights"].to_numpy())
     write_table(table, csv_path, markdown_path, html_path, CAPTION)
     return table
 

@@ -23,6 +23,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from vocoder_energy.analysis.paper import paper_families  # noqa: E402
 from vocoder_energy.analysis.pareto import Objective  # noqa: E402
+from vocoder_energy.core.model_entries import TRAINED_SIZES  # noqa: E402
 
 FAMILY_MARKERS = {
     "melgan": "o",
@@ -35,6 +36,7 @@ FAMILY_MARKERS = {
     "bigvgan": "X",
 }
 SIZE_COLOURS = {"S": "#9ad18b", "M": "#3a9bbf", "L": "#1f3b8f"}
+RELEASED_COLOUR = "#d9822b"  # published checkpoints, measured as released (their labels say which)
 FAMILY_NAMES = {
     "melgan": "MelGAN",
     "hifigan": "HiFi-GAN",
@@ -65,8 +67,19 @@ def legend_name(family: str) -> str:
     return name if family in paper_families() else f"{name} (not in the paper)"
 
 
+def released(size) -> bool:
+    """A size label other than the trained S/M/L names a released checkpoint (core.model_entries)."""
+    return bool(size) and str(size) not in TRAINED_SIZES
+
+
 def label(model: str, size: str) -> str:
-    return f"{FAMILY_NAMES.get(model, model)} {size}".strip()
+    """ "HiFi-GAN S"; a released checkpoint's says where its weights came from: "HiFi-GAN LJ_V1 (released)"."""
+    name = f"{FAMILY_NAMES.get(model, model)} {size}".strip()
+    return f"{name} (released)" if released(size) else name
+
+
+def point_colour(size) -> str:
+    return RELEASED_COLOUR if released(size) else SIZE_COLOURS.get(size, "grey")
 
 
 def _log_axis(axis) -> None:
@@ -139,7 +152,7 @@ def _points(ax, plotted, quality: Objective, cost: Objective, estimated: pd.Seri
 def scatter_runs(ax, rows: pd.DataFrame, x: str, y: str, hollow, markers: dict[str, str]) -> None:
     """One marker per model: family shape, size colour, hollow where ``hollow`` (energy estimated)."""
     for (_, row), empty in zip(rows.iterrows(), hollow):
-        colour = SIZE_COLOURS.get(row["size"], "grey")
+        colour = point_colour(row["size"])
         ax.scatter(
             row[x],
             row[y],
@@ -223,7 +236,13 @@ def _labels(ax, plotted: pd.DataFrame, overlay: pd.DataFrame | None, quality: Ob
     """A label per point, kept clear of each other and of every marker (a ring of points around each),
     the paper's too."""
     texts = [
-        ax.text(row[cost.column], row[quality.column], label(row["model"], row["size"]), fontsize=7, zorder=5)
+        ax.text(
+            row[cost.column],
+            row[quality.column],
+            label(row["model"], row["size"]),
+            fontsize=7,
+            zorder=5,
+        )
         for _, row in plotted.iterrows()
     ]
     if not texts:
@@ -268,7 +287,12 @@ def pareto_figure(
             left_out[cost.key] = missing
     markers = family_markers(set(frame["model"]))
     handles = [Line2D([], [], marker=m, ls="", color="k", label=legend_name(f)) for f, m in markers.items()]
-    handles += [Line2D([], [], marker="o", ls="", color=c, label=f"size {s}") for s, c in SIZE_COLOURS.items()]
+    sizes = set(frame["size"].astype(str))
+    handles += [
+        Line2D([], [], marker="o", ls="", color=c, label=f"size {s}") for s, c in SIZE_COLOURS.items() if s in sizes
+    ]
+    if frame["size"].map(released).any():
+        handles.append(Line2D([], [], marker="o", ls="", color=RELEASED_COLOUR, label="released checkpoint"))
     handles.append(
         Line2D([], [], marker="o", ls="-", mfc="none", mec="red", color="red", ms=14, label="Pareto-efficient")
     )

@@ -12,6 +12,7 @@ import pandas as pd
 from vocoder_energy.analysis.objectives import (
     COSTS,
     ENERGY_WORKLOAD_SECONDS,
+    PAPER_CLIP_SECONDS,
     PREDICTED_MOS_COLUMNS,
     QUALITY_ALIASES,
     QUALITY_CHOICES,
@@ -56,7 +57,9 @@ def runs_frame(summary: pd.DataFrame, mos: pd.DataFrame | None = None) -> pd.Dat
         {
             "model": summary["model"],
             "size": summary["size"].astype(str),
-            "gflops": summary["gflops_per_16384_samples"],
+            # Summaries written before released checkpoints could be measured hold trained models only.
+            "weights": summary.get("weights", pd.Series("trained", index=summary.index)),
+            "gflops": summary["gflops_per_audio_second"] * PAPER_CLIP_SECONDS,
             "energy": summary["energy_joules_per_audio_second"] * ENERGY_WORKLOAD_SECONDS,
             "energy_method": summary["energy_method"],
             "parameters_millions": summary["parameters"] / 1e6,
@@ -64,6 +67,9 @@ def runs_frame(summary: pd.DataFrame, mos: pd.DataFrame | None = None) -> pd.Dat
             "d_stft": summary["d_stft"],
         }
     )
+    for column in ("features", "sample_rate_hz", "d_stft_at_model_rate"):  # where the summary has them
+        if column in summary:
+            frame[column] = summary[column]
     for name in quality_objectives():
         if f"{name}_mean" in summary and summary[f"{name}_mean"].notna().any():
             if name != "d_stft":  # D_STFT's value is the batch mean already (all clips one length)

@@ -19,6 +19,10 @@ ENERGY_BASES = ("net", "gross")  # measurement.energy
 COLUMNS = [
     "model",
     "size",
+    "weights",  # trained (here) or released (a published checkpoint, imported)
+    "weights_origin",
+    "features",  # the study's features, or the released checkpoint's mel recipe
+    "sample_rate_hz",  # the model's own rate: cost is per second of audio at it
     "parameters",
     "train_steps",
     "train_seconds",
@@ -29,6 +33,8 @@ COLUMNS = [
     "train_energy_method",
     "d_stft",
     "d_stft_method",
+    "quality_sample_rate_hz",  # every quality column is at this common rate, except the one below
+    "d_stft_at_model_rate",
     "gflops_per_audio_second",
     "gmacs_per_audio_second",
     "gflops_per_16384_samples",
@@ -78,15 +84,46 @@ def gflops_per_16384_samples(flops: dict) -> float:
     return flops["per_audio_second"] * 16384 / flops["sample_rate"] / 1e9
 
 
+def origin_columns(origin: dict) -> dict:
+    """Where the weights came from, and their training (blank for a released checkpoint: not trained here)."""
+    if origin.get("weights") == "released":
+        return {
+            "weights": "released",
+            "weights_origin": f"{origin['project']} ({origin['format']}): {origin['checkpoint']}",
+            "features": origin["features"],
+            "train_steps": math.nan,
+            "train_seconds": math.nan,
+            "train_batch_size": math.nan,
+            "train_device": "",
+            "train_energy_kwh": math.nan,
+            "train_kg_co2eq": math.nan,
+            "train_energy_method": "unavailable",
+        }
+    return {
+        "weights": "trained",
+        "weights_origin": "trained here",
+        "features": "study",
+        "train_steps": origin["steps"],
+        "train_seconds": origin["train_seconds"],
+        "train_batch_size": origin["batch_size"],
+        "train_device": origin["device_name"],
+        # The training job converts with the configured carbon intensity (recorded in its JSON).
+        "train_energy_kwh": origin["energy"]["kwh"],
+        "train_kg_co2eq": origin["energy"]["kg_co2eq"],
+        "train_energy_method": origin["energy"]["method"],
+    }
+
+
 def summary_row(
     model: str,
     size: str,
-    train: dict,
+    origin: dict,
     quality: dict,
     cost: dict,
     energy_basis: str,
     carbon_intensity: float | None = None,
 ) -> dict:
+    """``origin``: the training summary, or a released checkpoint's provenance (``models.released``)."""
     flops, energy, timing = cost["flops"], cost["energy"], cost["time"]
     chosen = chosen_energy(energy, energy_basis)
     net, idle = energy["net"], energy["idle"]
@@ -95,17 +132,14 @@ def summary_row(
     return {
         "model": model,
         "size": size,
+        **origin_columns(origin),
+        "sample_rate_hz": flops["sample_rate"],
         "parameters": cost["parameters"]["value"],
-        "train_steps": train["steps"],
-        "train_seconds": train["train_seconds"],
-        "train_batch_size": train["batch_size"],
-        "train_device": train["device_name"],
-        # The training job converts with the configured carbon intensity (recorded in its JSON).
-        "train_energy_kwh": train["energy"]["kwh"],
-        "train_kg_co2eq": train["energy"]["kg_co2eq"],
-        "train_energy_method": train["energy"]["method"],
         "d_stft": quality["d_stft"]["value"],
         "d_stft_method": quality["d_stft"]["method"],
+        # Quality documents before the common rate was recorded were all at 16 kHz, the models' rate.
+        "quality_sample_rate_hz": quality.get("sample_rate", 16000),
+        "d_stft_at_model_rate": quality.get("at_model_rate", {}).get("d_stft", quality["d_stft"]["value"]),
         "gflops_per_audio_second": flops["per_audio_second"] / 1e9,
         "gmacs_per_audio_second": flops["macs_per_audio_second"] / 1e9,
         "gflops_per_16384_samples": gflops_per_16384_samples(flops),
@@ -149,21 +183,22 @@ def quality_columns(quality: dict) -> dict:
 
 def build_summary(
     jobs: list[tuple[str, str]],
-    train: list,
+    origin: list,
     quality: list,
     cost: list,
     out_csv: str | Path,
     energy_basis: str,
     carbon_intensity: float | None = None,
 ) -> list[dict]:
-    """Rows for ``jobs`` ((model, size) pairs) from the paths of their per-stage JSONs; writes the CSV.
+    """Rows for ``jobs`` ((model, size) pairs) from the paths of their per-stage JSONs (``origin``: training
+    summaries or released checkpoints' provenance); writes the CSV.
     ``energy_basis`` (measurement.energy: no default here, the schema's is the one) picks the energy that
     ``energy_joules_per_*``, the Pareto flags and the figure use; ``carbon_intensity`` (kgCO2eq/kWh)
     converts net energy to carbon."""
     rows = [
         summary_row(model, size, *(json.loads(Path(p).read_text()) for p in paths), energy_basis, carbon_intensity)
         # strict: a job whose JSONs are missing must fail loudly, never vanish from the table.
-        for (model, size), paths in zip(jobs, zip(train, quality, cost, strict=True), strict=True)
+        for (model, size), paths in zip(jobs, zip(origin, quality, cost, strict=True), strict=True)
     ]
     points = np.array([[r["d_stft"], r["gflops_per_audio_second"], r["energy_joules_per_audio_second"]] for r in rows])
     points = points.reshape(len(rows), 3)

@@ -19,10 +19,12 @@ def _paper(columns: dict[str, str]) -> pd.DataFrame:
 
 
 def _interleave(frame: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFrame:
-    """Our column then the paper's, for each pair present; model, size and ``in_paper`` (whether the paper
-    studied the family: Vocos and BigVGAN, for one, are not in it) first."""
-    frame = frame.assign(in_paper=frame["model"].isin(paper_families() | {GROUND_TRUTH}))
-    order = ["model", "size", "in_paper"]
+    """Our column then the paper's, for each pair present; model, size, ``in_paper`` (whether the paper
+    studied the model: Vocos and BigVGAN, for one, are not in it, nor is any released checkpoint) and
+    ``weights`` (trained here, released or untrained) and the model's rate first."""
+    released = frame["weights"].eq("released") if "weights" in frame else pd.Series(False, index=frame.index)
+    frame = frame.assign(in_paper=frame["model"].isin(paper_families() | {GROUND_TRUTH}) & ~released)
+    order = ["model", "size", "in_paper"] + [c for c in ("weights", "sample_rate_hz") if c in frame]
     for ours, theirs in pairs:
         order += [c for c in (ours, f"{ours}_ci_low", f"{ours}_ci_high", theirs) if c in frame and c not in order]
     return frame[order + [c for c in frame.columns if c not in order]]
@@ -58,7 +60,10 @@ def ground_truth_row(mos: pd.DataFrame | None, ground_truth: dict | None) -> dic
 def table2(runs: pd.DataFrame) -> pd.DataFrame:
     """Parameters (M), GFLOPs per 16,384-sample clip and energy (J per 100 s of audio, with its method)
     beside the paper's (whose energy column is printed in mJ but read as J, see ``paper``)."""
-    frame = runs[["model", "size", "parameters_millions", "gflops", "energy", "energy_method", "real_time_factor"]]
+    extra = [column for column in ("weights", "sample_rate_hz") if column in runs]
+    frame = runs[
+        ["model", "size", *extra, "parameters_millions", "gflops", "energy", "energy_method", "real_time_factor"]
+    ]
     paper = _paper(
         {
             "parameters_millions": "paper_parameters_millions",

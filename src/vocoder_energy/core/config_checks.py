@@ -21,6 +21,13 @@ from unittest import mock
 import yaml
 
 from vocoder_energy.core.errors import InputError
+from vocoder_energy.core.model_entries import (
+    CHECKPOINT_KEYS,
+    CHECKPOINT_OPTIONAL,
+    TRAINED_SIZES,
+    is_checkpoint,
+    trained_jobs,
+)
 
 SCHEMA = "workflow/schemas/config.schema.yaml"
 # Audio settings the features are computed with; models receive them unless overridden.
@@ -99,6 +106,9 @@ def check_config(config: dict, build_models: bool = True) -> None:
     for family, sizes in config["models"].items():
         for size, overrides in sizes.items():
             key = f"models.{family}.{size}"
+            check_entry(family, size, overrides)
+            if is_checkpoint(overrides):
+                continue
             cls = _as_config_error(check_hyperparameters, family, size, overrides or {})
             check_types(key, cls, overrides or {})
             for name in ("n_mels", "sample_rate"):
@@ -122,8 +132,56 @@ def check_config(config: dict, build_models: bool = True) -> None:
         _as_config_error(check_inference_options, family, options)
         check_types(key, vocoder_class(family), options)
         if build_models:
-            for size in config["models"][family]:
+            for size in (size for model, size in trained_jobs(config["models"]) if model == family):
                 build_on_meta(key, family, size, model_hyperparameters(config, family, size) | options)
+
+
+def check_entry(family: str, label: str, entry: Any) -> None:
+    """A ``models:`` entry is a trained size (S/M/L) or a complete checkpoint entry of a known format of this
+    family and a known recipe (a missing file is a warning when Snakemake starts, ``missing_checkpoints``; the
+    file's contents are checked by its import job, which reads it)."""
+    from vocoder_energy.data.recipes import RECIPES
+    from vocoder_energy.models.importers import FORMATS, CheckpointImportError
+
+    key = f"models.{family}.{label}"
+    if not is_checkpoint(entry):
+        if label not in TRAINED_SIZES:
+            raise ConfigError(
+                f"{key}: {label!r} is not a size we train ({', '.join(TRAINED_SIZES)}); a released model needs "
+                f"{{checkpoint: <file>, format: <format>, features: <recipe>}} (config/released.yaml has them all)"
+            )
+        return
+    if label in TRAINED_SIZES:
+        raise ConfigError(
+            f"{key}: {label} is one of the paper's trained sizes; give the released checkpoint its own label "
+            "(e.g. LJ_V1, v2_24k_100_256x), so that its results never pass for a model trained here"
+        )
+    missing = [name for name in CHECKPOINT_KEYS if name not in entry]
+    unknown = sorted(set(entry) - set(CHECKPOINT_KEYS) - set(CHECKPOINT_OPTIONAL))
+    if missing or unknown:
+        problem = f"missing {', '.join(missing)}" if missing else f"unknown key(s) {', '.join(unknown)}"
+        raise ConfigError(
+            f"{key}: {problem}; a released checkpoint entry has checkpoint, format and features (and optionally "
+            "options)"
+        )
+    importer = FORMATS.get(entry["format"])
+    if importer is None:
+        raise ConfigError(f"{key}.format: unknown checkpoint format {entry['format']!r}; known: {', '.join(FORMATS)}")
+    if importer.family != family:
+        raise ConfigError(
+            f"{key}.format: {entry['format']} files hold {importer.family} generators, not {family}; "
+            f"put the entry under models.{importer.family} or fix the format"
+        )
+    if entry["features"] not in RECIPES:
+        raise ConfigError(
+            f"{key}.features: unknown mel recipe {entry['features']!r}; known: {', '.join(sorted(RECIPES))}"
+        )
+    try:
+        importer.check_options(entry.get("options", {}), f"{key}.options")
+    except CheckpointImportError as err:
+        raise ConfigError(str(err)) from None
+    if not isinstance(entry["checkpoint"], str) or not entry["checkpoint"]:
+        raise ConfigError(f"{key}.checkpoint: expected the checkpoint file's path, got {entry['checkpoint']!r}")
 
 
 def check_metric_options(evaluation: dict) -> None:

@@ -117,10 +117,9 @@ def _mapping_of_names(spec: dict) -> str:
         line = f"Keys: family names matching `{names['pattern']}`."
     values = spec.get("additionalProperties", {})
     if "propertyNames" in values:
-        inner = ", ".join(f"`{name}`" for name in values["propertyNames"]["enum"])
-        line += (
-            f" Each holds a mapping with keys {inner}, whose values are {type_text(values['additionalProperties'])}."
-        )
+        inner = values["propertyNames"]
+        keys = ", ".join(f"`{name}`" for name in inner["enum"]) if "enum" in inner else f"matching `{inner['pattern']}`"
+        line += f" Each holds a mapping with keys {keys}, whose values are {type_text(values['additionalProperties'])}."
     else:
         shape = f" matching `{values['pattern']}`" if "pattern" in values else ""
         line += f" Each value is a {type_text(values)}{shape}."

@@ -22,7 +22,9 @@ def generate_test_audio(
     device: torch.device | str = "cpu",
     seed: int = 0,
 ) -> int:
-    """Vocode the first ``clips`` test mels (all when None) and save them with their references."""
+    """Vocode the first ``clips`` test mels (all when None) and save them with their references, at the
+    model's rate. A released model's front end may give a frame more than the reference fills (a centred
+    STFT's last frame): the audio past the reference's end is cut off."""
     reference, mel, ids = load_split(test_features, clips)
     count = len(ids)
     model.to(device)
@@ -30,5 +32,6 @@ def generate_test_audio(
     for start in tqdm(range(0, count, batch_size), desc=f"generate {model.family}", unit=" batches"):
         batch = torch.from_numpy(mel[start : min(start + batch_size, count)]).to(device)
         batches.append(model.generate(batch, seed=seed + start).float().cpu().numpy())
-    save_clips(GeneratedClips(np.concatenate(batches), reference, ids), out_path)
+    generated = np.concatenate(batches)[:, : reference.shape[-1]]
+    save_clips(GeneratedClips(generated, reference, ids, model.sample_rate), out_path)
     return count

@@ -56,6 +56,9 @@ class Metric:
     compute: Callable[[np.ndarray, np.ndarray, int], dict[str, float]] | None = None
     score_clips: Callable[..., list[dict[str, float]]] | None = None  # (clips, sample_rate, **options)
     needs_options: bool = False  # cannot run without evaluation.<name> (so never on by default)
+    # Defined at any sample rate (also scored at a released model's own rate). PESQ and the DNSMOS nets are
+    # 16 kHz only; MCD's warping constant and the F0 tracker's frames are set for 16 kHz.
+    any_rate: bool = False
 
     @property
     def reference_free(self) -> bool:
@@ -218,12 +221,19 @@ METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         Metric("pesq", "pesq", (Column("pesq_wb", "MOS-LQO (1-4.64)", True, "wide-band PESQ"),), _pesq),
-        Metric("stoi", "pystoi", (Column("stoi", "index (0-1)", True, "short-time objective intelligibility"),), _stoi),
+        Metric(
+            "stoi",
+            "pystoi",
+            (Column("stoi", "index (0-1)", True, "short-time objective intelligibility"),),
+            _stoi,
+            any_rate=True,
+        ),
         Metric(
             "mr_stft",
             "auraloss",
             (Column("mr_stft", "SC + log-mag L1", False, "multi-resolution STFT distance (1024/2048/512)"),),
             _mr_stft,
+            any_rate=True,
         ),
         Metric(
             "mcd",

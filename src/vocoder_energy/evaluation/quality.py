@@ -7,8 +7,10 @@ import numpy as np
 from tqdm import tqdm
 
 from vocoder_energy.core.intervals import t_interval
+from vocoder_energy.evaluation.clips import GeneratedClips
 from vocoder_energy.evaluation.metrics import (
     D_STFT_COLUMNS,
+    METRICS,
     SAMPLE_RATE,
     Column,
     check_packages,
@@ -64,6 +66,33 @@ def evaluate_quality(
         "utterances": rows,
         "clips": int(len(reference)),
     }
+
+
+def evaluate_clips(
+    clips: GeneratedClips, metrics=(), multiscale: bool = False, options: dict[str, dict] | None = None
+) -> dict:
+    """Every metric at the common rate (``SAMPLE_RATE``, 16 kHz: what the cross-model tables compare, and
+    what PESQ and DNSMOS need), plus ``at_model_rate``: D_STFT and the metrics defined at any rate, against
+    the ground truth at the model's own rate (22.05 kHz for most released checkpoints). For a model at
+    16 kHz the two are the same numbers."""
+    common = clips.at_rate(SAMPLE_RATE)
+    result = evaluate_quality(common.reference, common.generated, common.ids, metrics, multiscale, SAMPLE_RATE, options)
+    own_rate = [name for name in metrics if METRICS[name].any_rate]
+    if clips.sample_rate == SAMPLE_RATE:
+        at_model = {"d_stft": result["d_stft"]["value"], "metrics": {m: result["metrics"][m] for m in _names(own_rate)}}
+    else:
+        native = evaluate_quality(clips.reference, clips.generated, clips.ids, own_rate, False, clips.sample_rate)
+        at_model = {"d_stft": native["d_stft"]["value"], "metrics": native["metrics"]}
+        at_model["metrics"].pop("d_stft")
+    return result | {
+        "sample_rate": SAMPLE_RATE,
+        "model_sample_rate": clips.sample_rate,
+        "at_model_rate": {"sample_rate": clips.sample_rate} | at_model,
+    }
+
+
+def _names(metrics: list[str]) -> list[str]:
+    return [column.name for column in columns(metrics)]
 
 
 def aggregate(rows: list[dict], chosen: list[Column]) -> dict:

@@ -52,9 +52,10 @@ def new_stimulus_id() -> str:
     return secrets.token_urlsafe(12)
 
 
-def load_generated(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``{utterance: generated}`` and ``{utterance: reference}`` of one ``results/generated/*.npz``."""
-    clips = load_clips(path)
+def load_generated(path: str | Path, sample_rate: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``{utterance: generated}`` and ``{utterance: reference}`` of one ``results/generated/*.npz``, at the
+    test's ``sample_rate`` (a released model's own rate is resampled: every stimulus plays at one rate)."""
+    clips = load_clips(path, sample_rate)
     for name, audio in (("generated", clips.generated), ("reference", clips.reference)):
         if not np.all(np.isfinite(audio)):
             raise ValueError(f"{path}: non-finite samples in '{name}' (NaN or inf); regenerate this model's clips")
@@ -108,7 +109,7 @@ def build_test(
     clips: dict[str, dict[str, np.ndarray]] = {}
     references: dict[str, np.ndarray] = {}
     for system, path in generated.items():
-        clips[system], refs = load_generated(path)
+        clips[system], refs = load_generated(path, sample_rate)
         for utterance, audio in refs.items():
             references.setdefault(utterance, audio)
     clips[GROUND_TRUTH] = references

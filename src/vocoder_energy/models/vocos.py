@@ -138,19 +138,29 @@ class Generator(nn.Module):
     """Backbone and head: mel (B, n_mels, F) -> audio (B, F x hop).
 
     With ``padding="center"`` the inverse STFT gives (F - 1) x hop samples for F frames; the generator
-    then repeats the last mel frame once, so that F frames still give F x hop samples (the authors'
-    feature extractor computes one frame more per clip than ours, which drops the centred STFT's last).
+    then repeats the last mel frame once (``repeat_last_frame``), so that F frames still give F x hop samples
+    (the authors' feature extractor computes one frame more per clip than ours, which drops the centred
+    STFT's last). Fed the authors' own front end (a released model), it repeats nothing, as the original.
     """
 
     def __init__(
-        self, n_mels: int, dim: int, intermediate_dim: int, num_layers: int, n_fft: int, hop_length: int, padding: str
+        self,
+        n_mels: int,
+        dim: int,
+        intermediate_dim: int,
+        num_layers: int,
+        n_fft: int,
+        hop_length: int,
+        padding: str,
+        repeat_last_frame: bool = True,
     ):
         super().__init__()
         self.backbone = VocosBackbone(n_mels, dim, intermediate_dim, num_layers)
         self.head = ISTFTHead(dim, n_fft, hop_length, padding)
+        self.repeat_last_frame = repeat_last_frame
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        if self.head.istft.padding == "center":
+        if self.head.istft.padding == "center" and self.repeat_last_frame:
             mel = F.pad(mel, (0, 1), mode="replicate")
         return self.head(self.backbone(mel))
 
@@ -308,6 +318,7 @@ class Vocos(Vocoder):
         sample_rate: int = 16000,
         n_fft: int | None = None,
         padding: str = "same",
+        repeat_last_frame: bool = True,
         clip_audio: bool = False,
         learning_rate: float = 5e-4,
         adam_betas: tuple[float, float] = (0.8, 0.9),
@@ -321,12 +332,16 @@ class Vocos(Vocoder):
     ):
         """``n_fft``: of the inverse STFT, None for 4 x ``hop_length``. ``padding``: ``"same"`` (F frames ->
         F x hop samples, as the authors' EnCodec model) or ``"center"`` (torch.istft, as their mel model; the
-        last mel frame is repeated so that the length stays F x hop). ``lr_total_steps``: length of the
-        cosine (optimizer steps of each optimizer), None for a constant rate. ``loss_n_mels``: mel bands of
-        the mel loss: 100 as the authors' (whatever the model's ``n_mels``), None for ``n_mels``."""
+        last mel frame is repeated so that the length stays F x hop, unless ``repeat_last_frame`` is False: a
+        released model fed its own front end, whose extra frame gives (F - 1) x hop = the clip).
+        ``lr_total_steps``: length of the cosine (optimizer steps of each optimizer), None for a constant rate.
+        ``loss_n_mels``: mel bands of the mel loss: 100 as the authors' (whatever the model's ``n_mels``),
+        None for ``n_mels``."""
         super().__init__(n_mels=n_mels, hop_length=hop_length, sample_rate=sample_rate)
         self.n_fft = 4 * hop_length if n_fft is None else n_fft
-        self.generator = Generator(n_mels, dim, intermediate_dim, num_layers, self.n_fft, hop_length, padding)
+        self.generator = Generator(
+            n_mels, dim, intermediate_dim, num_layers, self.n_fft, hop_length, padding, repeat_last_frame
+        )
         self.clip_audio = clip_audio
         self.learning_rate = learning_rate
         self.adam_betas = tuple(adam_betas)

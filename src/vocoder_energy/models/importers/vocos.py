@@ -87,6 +87,7 @@ class VocosImporter(Importer):
             n_fft=c["n_fft"],
             sample_rate=24000,
             padding="center",
+            repeat_last_frame=False,  # recipe vocos_24k computes the original's extra frame
         )
 
     def representable(self, c, name):
@@ -96,8 +97,8 @@ class VocosImporter(Importer):
     def notes(self, c):
         return [
             "from the published model, not the file: hop n_fft / 4 (256), 24000 Hz, centred inverse STFT",
-            "the original gives (F - 1) x hop samples for F frames; our padding='center' repeats the last frame "
-            "to give F x hop",
+            "as the original, F frames of its own front end (recipe vocos_24k: clip / hop + 1) give (F - 1) x hop "
+            "samples, the clip (repeat_last_frame=False)",
             "mel front end of the original: ln(max(mel, 1e-7)), HTK 100 bands 0-12000 Hz, no norm, n_fft 1024, "
             "hop 256, centred",
         ]
