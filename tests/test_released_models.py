@@ -203,3 +203,13 @@ def test_generation_cuts_a_released_models_extra_frame_and_records_its_rate(tmp_
     clips = load_clips(tmp_path / "out.npz")
     assert clips.generated.shape == (1, 2560) and clips.sample_rate == 24000
     assert json.dumps(clips.ids) == '["a"]'
+
+
+def test_a_crowded_panel_names_only_its_pareto_efficient_points():
+    from vocoder_energy.analysis.objectives import COSTS
+    from vocoder_energy.analysis.plots import MAX_LABELS, labelled_rows
+
+    few = pd.DataFrame({"on_front_gflops": [True, False, False]})
+    assert len(labelled_rows(few, COSTS["gflops"])) == 3
+    many = pd.DataFrame({"on_front_gflops": [i % 5 == 0 for i in range(MAX_LABELS + 4)]})
+    assert labelled_rows(many, COSTS["gflops"]).index.tolist() == [0, 5, 10, 15]

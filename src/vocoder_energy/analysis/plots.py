@@ -232,9 +232,22 @@ def _axes(ax, quality: Objective, cost: Objective, empty: bool, overlaid: bool) 
     ax.margins(0.12)  # room for labels of points at the edges
 
 
+# Above this many points a panel names only its Pareto-efficient ones (every point is in pareto.csv):
+# 35 labels (the demo with every released checkpoint) cover the panel.
+MAX_LABELS = 16
+
+
+def labelled_rows(plotted: pd.DataFrame, cost: Objective) -> pd.DataFrame:
+    """Every point, or only the panel's Pareto-efficient ones when there are more than ``MAX_LABELS``."""
+    front = f"on_front_{cost.key}"
+    if len(plotted) <= MAX_LABELS or front not in plotted:
+        return plotted
+    return plotted[plotted[front].astype(bool)]
+
+
 def _labels(ax, plotted: pd.DataFrame, overlay: pd.DataFrame | None, quality: Objective, cost: Objective) -> None:
-    """A label per point, kept clear of each other and of every marker (a ring of points around each),
-    the paper's too."""
+    """A label per point (per Pareto-efficient point on a crowded panel), kept clear of each other and of
+    every marker (a ring of points around each), the paper's too."""
     texts = [
         ax.text(
             row[cost.column],
@@ -243,7 +256,7 @@ def _labels(ax, plotted: pd.DataFrame, overlay: pd.DataFrame | None, quality: Ob
             fontsize=7,
             zorder=5,
         )
-        for _, row in plotted.iterrows()
+        for _, row in labelled_rows(plotted, cost).iterrows()
     ]
     if not texts:
         return
@@ -312,6 +325,8 @@ def pareto_figure(
     fig.legend(handles=handles, loc="outside right center", fontsize=8)
     if note:
         title += f"\n{note}"
+    if len(frame) > MAX_LABELS:
+        title += f"\n{len(frame)} models: only Pareto-efficient points are named (all in results/analysis/pareto.csv)"
     if left_out:  # e.g. a diverged model whose audio is NaN: say so rather than drop it silently
         title += "\nnot plotted (no finite value): " + "; ".join(
             f"{cost} panel: {', '.join(sorted(rows))}" for cost, rows in left_out.items()
