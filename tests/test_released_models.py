@@ -213,3 +213,11 @@ def test_a_crowded_panel_names_only_its_pareto_efficient_points():
     assert len(labelled_rows(few, COSTS["gflops"])) == 3
     many = pd.DataFrame({"on_front_gflops": [i % 5 == 0 for i in range(MAX_LABELS + 4)]})
     assert labelled_rows(many, COSTS["gflops"]).index.tolist() == [0, 5, 10, 15]
+
+
+def test_markdown_writes_a_sample_rate_as_a_whole_number_beside_a_blank_row():
+    from vocoder_energy.analysis.tables import markdown
+
+    text = markdown(pd.DataFrame({"model": ["ground_truth", "hifigan"], "sample_rate_hz": [np.nan, 22050.0],
+                                  "d_stft": [0.0, 0.0512345]}))  # fmt: skip
+    assert "| hifigan | 22050 | 0.05123 |" in text and "| ground_truth |  | 0 |" in text

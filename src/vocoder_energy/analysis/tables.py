@@ -86,7 +86,10 @@ def markdown(frame: pd.DataFrame, digits: int = 4) -> str:
         if isinstance(value, bool | np.bool_):
             return "yes" if value else "no"
         if isinstance(value, float | np.floating):
-            return "" if np.isnan(value) else f"{value:.{digits}g}"
+            if np.isnan(value):
+                return ""
+            # Whole numbers (a sample rate beside a blank row) as they are, not as 1.6e+04.
+            return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:.{digits}g}"
         return str(value)
 
     frame = frame.dropna(axis=1, how="all")  # e.g. intervals of a single clip
