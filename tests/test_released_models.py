@@ -221,3 +221,15 @@ def test_markdown_writes_a_sample_rate_as_a_whole_number_beside_a_blank_row():
     text = markdown(pd.DataFrame({"model": ["ground_truth", "hifigan"], "sample_rate_hz": [np.nan, 22050.0],
                                   "d_stft": [0.0, 0.0512345]}))  # fmt: skip
     assert "| hifigan | 22050 | 0.05123 |" in text and "| ground_truth |  | 0 |" in text
+
+
+def test_the_mos_table_splits_a_released_label_with_underscores_off_its_family():
+    from vocoder_energy.listening.mos import mos_table
+
+    ratings = pd.DataFrame(
+        {"listener": ["a", "b", "a", "b"], "system": ["hifigan_LJ_V1", "hifigan_LJ_V1", "ground_truth", "ground_truth"],
+         "utterance": ["u1", "u1", "u1", "u1"], "score": [4, 5, 5, 5]}
+    )  # fmt: skip
+    table = mos_table(ratings, resamples=50).set_index("system")
+    assert (table.loc["hifigan_LJ_V1", "model"], table.loc["hifigan_LJ_V1", "size"]) == ("hifigan", "LJ_V1")
+    assert (table.loc["ground_truth", "model"], table.loc["ground_truth", "size"]) == ("ground_truth", "")

@@ -206,7 +206,8 @@ def mos_table(ratings: pd.DataFrame, resamples: int = 2000, confidence: float = 
             }
         )
     table = pd.DataFrame(rows).merge(bootstrap_mos(ratings, resamples, confidence, seed), on="system")
-    model_size = table["system"].str.rsplit("_", n=1, expand=True)
+    # Family names have no "_" (the schema's pattern); a released checkpoint's label may (hifigan_LJ_V1).
+    model_size = table["system"].str.split("_", n=1, expand=True)
     table.insert(1, "model", np.where(table["system"] == GROUND_TRUTH, GROUND_TRUTH, model_size[0]))
     table.insert(2, "size", np.where(table["system"] == GROUND_TRUTH, "", model_size[1]))
     return table
