@@ -25,8 +25,9 @@ def folder_config(tmp_path, path) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sample_rate", [22050, 16000])
-def test_a_corpus_folder_goes_through_the_whole_chain_read_in_place(tmp_path, sample_rate):
+def test_a_corpus_folder_goes_through_the_whole_chain_read_in_place(tmp_path):
+    # At 16 kHz, read without resampling; the 22.05 kHz resampling path is every synthetic-corpus run's.
+    sample_rate = 16000
     corpus = make_synthetic_corpus(tmp_path / "my corpus", clips=5, seed=2, sample_rate=sample_rate, max_seconds=1.2)
     assert soundfile.info(next((corpus / "wavs").glob("*.wav"))).samplerate == sample_rate
     repo = clone(tmp_path / "repo")

@@ -42,8 +42,9 @@ def test_generated_clips_round_trip(tmp_path):
     np.testing.assert_array_equal(loaded.generated, clips.generated)
     np.testing.assert_array_equal(loaded.reference, clips.reference)
     assert loaded.ids == ["a", "b", "c"] and all(type(i) is str for i in loaded.ids)
+    assert loaded.sample_rate == 16000  # the default; a released model's own rate is kept (test_released_models)
     with np.load(path) as data:  # the file format the workflow's outputs keep
-        assert sorted(data.files) == ["generated", "ids", "reference"]
+        assert sorted(data.files) == ["generated", "ids", "reference", "sample_rate"]
 
 
 def test_a_file_that_is_not_generated_clips_is_named(tmp_path):

@@ -9,6 +9,7 @@ from snakemake.utils import validate
 
 from vocoder_energy.core.fingerprints import FingerprintStore
 from vocoder_energy.core.model_entries import (
+    available_models,
     checkpoint_jobs,
     missing_checkpoints,
     trained_jobs,
@@ -35,11 +36,22 @@ with config_errors_stop_snakemake():
 
 ROOT = Path(workflow.basedir)
 FAMILIES = list(config["models"])
-# Every configured (model, size) pair, in config order: one generator each, trained or imported.
-JOBS = [(family, size) for family, sizes in config["models"].items() for size in sizes]
-# Sizes S/M/L are trained here; any other label is a released checkpoint (core/model_entries.py).
-TRAINED = trained_jobs(config["models"])
-RELEASED = checkpoint_jobs(config["models"])
+# A released checkpoint not downloaded yet is left out of the run, said here (core/model_entries.py).
+if workflow.is_main_process:
+    for line in missing_checkpoints(config["models"]):
+        print(f"WARNING: {line}", file=sys.stderr)
+MODELS = available_models(config["models"])
+if not MODELS:
+    sys.exit(
+        "Config error: models: every configured model is a released checkpoint whose file is not there yet "
+        "(see the warnings above); download one, or write stand-ins with "
+        "python -m vocoder_energy.models.importers.synthetic"
+    )
+# Every (model, size) pair of the run, in config order: one generator each, trained or imported.
+JOBS = [(family, size) for family, sizes in MODELS.items() for size in sizes]
+# Sizes S/M/L are trained here; any other label is a released checkpoint.
+TRAINED = trained_jobs(MODELS)
+RELEASED = checkpoint_jobs(MODELS)
 # Their names in the listening test, its key and the ratings ("{model}_{size}").
 SYSTEMS = [f"{model}_{size}" for model, size in JOBS]
 
@@ -48,10 +60,6 @@ def alternatives(names):
     """A wildcard pattern matching exactly ``names`` (nothing at all when there are none)."""
     return "|".join(sorted(set(names), key=len, reverse=True)) or "(?!)"
 
-
-if workflow.is_main_process:
-    for line in missing_checkpoints(config["models"]):
-        print(f"WARNING: {line}", file=sys.stderr)
 
 TRAINED_SIZES = alternatives(size for _, size in TRAINED)
 RELEASED_LABELS = alternatives(label for _, label in RELEASED)

@@ -48,12 +48,27 @@ def checkpoint_jobs(models: dict) -> dict[tuple[str, str], dict]:
 
 
 def missing_checkpoints(models: dict) -> list[str]:
-    """One line per checkpoint entry whose file is not there yet: said when Snakemake starts, not an error,
-    so that the rest of a study (and its dry-run) goes on while downloads are pending."""
+    """One line per checkpoint entry whose file is not there yet: said when Snakemake starts, not an error;
+    the entry is left out of the run (``available_models``) until its file is there."""
     return [
         f"models.{family}.{label}.checkpoint: {entry['checkpoint']} does not exist (relative paths start at "
-        f"{Path.cwd()}); download it (config/released.yaml says from where), or write an untrained stand-in "
-        f"for a dry run with {SYNTHETIC_HINT}"
+        f"{Path.cwd()}), so {family} {label} is left out of this run; download it (config/released.yaml says "
+        f"from where), or write an untrained stand-in for a dry run with {SYNTHETIC_HINT}"
         for (family, label), entry in checkpoint_jobs(models).items()
         if not Path(entry["checkpoint"]).is_file()
     ]
+
+
+def available_models(models: dict) -> dict:
+    """``models`` without the checkpoint entries whose file is missing: config/released.yaml can list every
+    release while you download the ones you want; one that arrives joins the next run (and the summary,
+    tables and figure are redone with it)."""
+    kept = {
+        family: {
+            label: entry
+            for label, entry in sizes.items()
+            if not is_checkpoint(entry) or Path(entry["checkpoint"]).is_file()
+        }
+        for family, sizes in models.items()
+    }
+    return {family: sizes for family, sizes in kept.items() if sizes}
