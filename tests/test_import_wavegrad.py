@@ -20,6 +20,7 @@ from vocoder_energy.models.importers import (
     import_checkpoint,
     load_imported,
 )
+from vocoder_energy.models.importers.synthetic import wavegrad_rows
 from vocoder_energy.models.wavegrad import FiLM, WaveGrad
 
 # --------------------------------------------------------------------------- the published key table (5.3)
@@ -44,29 +45,6 @@ def conv(prefix, out, inp, k):
     return [(f"{prefix}.conv1d.weight", (out, inp, k)), (f"{prefix}.conv1d.bias", (out,))]
 
 
-def published_rows(ublocks=5, schedule_steps=50):
-    rows = [(b, (schedule_steps,)) for b in BUFFERS] if schedule_steps else []
-    rows += conv("nn.ublock_preconv", 768, 80, 3)
-    for u in range(ublocks):
-        p = f"nn.ublocks.{u}"
-        rows += conv(f"{p}.first_block_main_branch.upsampling.2", UO[u], UI[u], 3)
-        rows += conv(f"{p}.first_block_main_branch.modulation.convolution", UO[u], UO[u], 3)
-        rows += conv(f"{p}.first_block_residual_branch.0", UO[u], UI[u], 1)
-        rows += conv(f"{p}.second_block_main_branch.modulation_0.convolution", UO[u], UO[u], 3)
-        rows += conv(f"{p}.second_block_main_branch.modulation_1.convolution", UO[u], UO[u], 3)
-    rows += conv("nn.ublock_postconv", 1, UO[ublocks - 1], 3)
-    rows += conv("nn.dblock_preconv", 32, 1, 5)
-    for d in range(ublocks - 1):
-        for n in (1, 2, 3):
-            rows += conv(f"nn.dblocks.{d}.main_branch.{n}.convolution", DO[d], DI[d] if n == 1 else DO[d], 3)
-        rows += conv(f"nn.dblocks.{d}.residual_branch.0", DO[d], DI[d], 1)
-    for f in range(ublocks):
-        rows += conv(f"nn.films.{f}.signal_conv.0", FI[f], FI[f], 3)
-        rows += conv(f"nn.films.{f}.scale_conv", FO[f], FI[f], 3)
-        rows += conv(f"nn.films.{f}.shift_conv", FO[f], FI[f], 3)
-    return rows
-
-
 def tensors(rows, seed=0):
     """Seeded values: weights ~ N(0, 1 / fan_in) (activations stay of order one), biases ~ N(0, 0.05^2)."""
     gen = torch.Generator().manual_seed(seed)
@@ -85,7 +63,7 @@ def write(tmp_path, sd, name="pretrained_ljspeech.pt"):
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    sd = tensors(published_rows())
+    sd = tensors(wavegrad_rows())
     return sd, write(tmp_path_factory.mktemp("ivanvovk"), sd)
 
 
@@ -152,7 +130,7 @@ def test_imported_film_is_theirs_by_definition(published, f):
 
 
 def test_schedule_buffers_are_optional(tmp_path):
-    imported = import_checkpoint(write(tmp_path, tensors(published_rows(schedule_steps=0))), "ivanvovk")
+    imported = import_checkpoint(write(tmp_path, tensors(wavegrad_rows(schedule_steps=0))), "ivanvovk")
     assert not set(BUFFERS) & set(imported.dropped)
 
 
@@ -277,13 +255,13 @@ def test_unknown_options_are_refused_for_any_format(tmp_path, published):
 
 
 def test_four_ublocks_are_refused(tmp_path):
-    sd = tensors(published_rows(ublocks=4))
+    sd = tensors(wavegrad_rows(ublocks=4))
     with pytest.raises(UnrepresentableError, match=r"4 UBlocks, 3 DBlocks and 4 FiLMs; the published ratios"):
         import_checkpoint(write(tmp_path, sd), "ivanvovk")
 
 
 def test_film_widths_other_than_the_paths_are_refused(tmp_path):
-    sd = tensors(published_rows())
+    sd = tensors(wavegrad_rows())
     # FiLM 0 reading 64 channels (self-consistent in the file, but the audio path gives 32).
     sd.update(tensors(conv("nn.films.0.signal_conv.0", 64, 64, 3) + conv("nn.films.0.scale_conv", 128, 64, 3)
                       + conv("nn.films.0.shift_conv", 128, 64, 3)))  # fmt: skip
@@ -292,7 +270,7 @@ def test_film_widths_other_than_the_paths_are_refused(tmp_path):
 
 
 def test_a_damaged_file_fails_on_its_keys(tmp_path):
-    sd = tensors(published_rows())
+    sd = tensors(wavegrad_rows())
     del sd["nn.films.4.scale_conv.conv1d.bias"]
     with pytest.raises(CheckpointImportError, match="missing keys nn.films.4.scale_conv.conv1d.bias"):
         import_checkpoint(write(tmp_path, sd), "ivanvovk")

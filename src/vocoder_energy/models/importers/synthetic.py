@@ -142,9 +142,9 @@ def diffwave_params(ch, layers) -> dict[str, Any]:
                 dilation_cycle_length=10, noise_schedule=torch.linspace(1e-4, 0.05, 50).tolist())  # fmt: skip
 
 
-def wavegrad_rows(schedule_steps=50) -> Rows:
+def wavegrad_rows(schedule_steps=50, ublocks=5) -> Rows:
     """ivanvovk/WaveGrad's model at configs/default.json (5.3); with the schedule buffers that train.py saves
-    first (``schedule_steps`` long; 0: without them)."""
+    first (``schedule_steps`` long; 0: without them). ``ublocks`` other than 5: a damaged file for tests."""
     rows: Rows = [(n, (schedule_steps,)) for n in WAVEGRAD_BUFFERS] if schedule_steps else []
 
     def conv(p, o, i, k):
@@ -154,19 +154,19 @@ def wavegrad_rows(schedule_steps=50) -> Rows:
     di, do = [32, 128, 128, 256], [128, 128, 256, 512]
     fi, fo = [32, 128, 128, 256, 512], [128, 128, 256, 512, 512]
     rows += conv("nn.ublock_preconv", 768, 80, 3)
-    for u in range(5):
+    for u in range(ublocks):
         p = f"nn.ublocks.{u}"
         rows += conv(f"{p}.first_block_main_branch.upsampling.2", uo[u], ui[u], 3)
         rows += conv(f"{p}.first_block_main_branch.modulation.convolution", uo[u], uo[u], 3)
         rows += conv(f"{p}.first_block_residual_branch.0", uo[u], ui[u], 1)
         rows += conv(f"{p}.second_block_main_branch.modulation_0.convolution", uo[u], uo[u], 3)
         rows += conv(f"{p}.second_block_main_branch.modulation_1.convolution", uo[u], uo[u], 3)
-    rows += conv("nn.ublock_postconv", 1, 128, 3) + conv("nn.dblock_preconv", 32, 1, 5)
-    for d in range(4):
+    rows += conv("nn.ublock_postconv", 1, uo[ublocks - 1], 3) + conv("nn.dblock_preconv", 32, 1, 5)
+    for d in range(ublocks - 1):
         for n in (1, 2, 3):
             rows += conv(f"nn.dblocks.{d}.main_branch.{n}.convolution", do[d], di[d] if n == 1 else do[d], 3)
         rows += conv(f"nn.dblocks.{d}.residual_branch.0", do[d], di[d], 1)
-    for f in range(5):
+    for f in range(ublocks):
         rows += conv(f"nn.films.{f}.signal_conv.0", fi[f], fi[f], 3)
         rows += conv(f"nn.films.{f}.scale_conv", fo[f], fi[f], 3) + conv(f"nn.films.{f}.shift_conv", fo[f], fi[f], 3)
     return rows
