@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,14 @@ from vocoder_energy.cost.flops import count_generate_flops
 from vocoder_energy.cost.meters import select_meter
 from vocoder_energy.cost.protocol import measure_workload
 from vocoder_energy.data.features import load_split
+from vocoder_energy.deployment.apply import deployed
+from vocoder_energy.deployment.settings import PAPER, Setting
+from vocoder_energy.deployment.stability import Thresholds, stability
+from vocoder_energy.deployment.traces import TraceSampler
 from vocoder_energy.models import Vocoder
 
 PROBE_INPUTS = ("random", "test")  # measurement.input
+DTYPE_NAMES = {"fp32": "float32", "bf16": "bfloat16 (autocast)", "fp16": "float16 (autocast)"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,13 @@ class ProbeSettings:
     assumed_watts: float = 300.0  # the paper's estimate for its A5000; used only where nothing is measurable
     meter: str = "auto"  # auto | nvml | rapl | pyjoules | estimated
     input: str = "random"  # random | test (the test split's mels, tiled to the probe length)
+    trace_hz: float = 10.0  # power (and temperature) samples per second during every window
+    max_energy_spread: float = 0.10  # unstable above: relative std of J per workload across load windows
+    max_thermal_drift_celsius: float = 5.0  # unstable above: warming from the first load window to the last
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.max_energy_spread, self.max_thermal_drift_celsius)
 
 
 def probe_mel(model: Vocoder, clips: int, frames: int, device: torch.device) -> torch.Tensor:
@@ -53,15 +66,24 @@ def tiled_test_mel(test_features: str | Path, clips: int, frames: int, device: t
 
 
 def measure_cost(
-    model: Vocoder, probe: ProbeSettings, device: torch.device, test_features: str | Path | None = None
+    model: Vocoder,
+    probe: ProbeSettings,
+    device: torch.device,
+    test_features: str | Path | None = None,
+    setting: Setting = PAPER,
+    flops: dict | None = None,
+    nvml=None,
 ) -> dict:
-    """Counting and measuring are separate passes (a counter must never run while energy is measured)."""
+    """Counting and measuring are separate passes (a counter must never run while energy is measured).
+    ``setting``: how the model is run (the paper's way by default); ``flops``: a count already made for
+    this model (a sweep counts once; FLOPs do not depend on the setting). Raises
+    ``SettingUnavailable`` for a setting this machine cannot run."""
     model.to(device)
     model.prepare_inference()
     seconds_per_frame = model.hop_length / model.sample_rate
 
-    flop_mel = probe_mel(model, 1, probe.flops_frames, device)
-    flops = count_generate_flops(model, flop_mel)
+    if flops is None:
+        flops = count_generate_flops(model, probe_mel(model, 1, probe.flops_frames, device))
     flop_audio_seconds = probe.flops_frames * seconds_per_frame
 
     frames = max(1, round(probe.seconds / seconds_per_frame))
@@ -77,17 +99,22 @@ def measure_cost(
         raise ValueError(f"measurement.input: {probe.input!r} is not one of {', '.join(PROBE_INPUTS)}")
     audio_seconds = probe.clips * frames * seconds_per_frame
     meter = select_meter(probe.meter, device, probe.assumed_watts)
+    trace = TraceSampler.for_device(probe.meter, device, probe.assumed_watts, probe.trace_hz)
     reset_peak_memory(device)
-    measured = measure_workload(
-        lambda: model.generate(mel, seed=0),
-        device,
-        meter=meter,
-        windows=probe.windows,
-        min_window_seconds=probe.min_window_seconds,
-        warmup=probe.warmup,
-        cooldown_seconds=probe.cooldown_seconds,
-    )
+    with deployed(model, setting, device, nvml=nvml) as run:
+        measured = measure_workload(
+            lambda: run(mel),
+            device,
+            meter=meter,
+            windows=probe.windows,
+            min_window_seconds=probe.min_window_seconds,
+            warmup=probe.warmup,
+            cooldown_seconds=probe.cooldown_seconds,
+            trace=trace,
+        )
     memory = peak_memory(device)
+    energy = energy_section(measured, audio_seconds, probe.clips)
+    energy["stability"] = stability(measured["load_windows"], trace.windows, probe.thresholds)
     return {
         "family": model.family,
         "parameters": {"value": model.num_parameters(), "unit": "count", "method": "counted"},
@@ -110,19 +137,22 @@ def measure_cost(
             "unit": "s",
             "method": "measured",
         },
-        "energy": energy_section(measured, audio_seconds, probe.clips),
+        "energy": energy,
         "memory": {"peak_bytes": memory["bytes"], "unit": "B", "method": memory["method"]},
         "workload": {
             "clips": probe.clips,
             "frames_per_clip": frames,
             "audio_seconds": audio_seconds,
-            "batch_size": probe.clips,
-            "dtype": "float32",
+            "batch_size": setting.clips_per_call or probe.clips,
+            "dtype": DTYPE_NAMES[setting.precision],
             "repeats_per_window": measured["repeats_per_window"],
             "input": source,
         },
         "context": machine_context(device),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "probe": asdict(probe),
+        "setting": setting.as_dict(),
+        "trace": trace.document(),
     }
 
 

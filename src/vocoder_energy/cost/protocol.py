@@ -12,6 +12,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 
 import torch
@@ -87,6 +88,7 @@ def measure_workload(
     cooldown_seconds: float = 0.0,
     idle_baseline: bool = True,
     assumed_watts: float = 300.0,
+    trace=None,
 ) -> dict:
     """Energy and time of one ``workload`` call: warm up, idle windows, then ``windows`` load windows.
 
@@ -95,6 +97,7 @@ def measure_workload(
     ``min_window_seconds`` or one warm-up call, whichever is longer (what a load window will last). A
     cooldown of ``cooldown_seconds`` precedes every window. ``meter=None`` estimates from
     ``assumed_watts``. CUDA is synchronised before every counter read, so a window holds its kernels.
+    ``trace`` (a ``deployment.traces.TraceSampler``) samples power in the background during every window.
     """
     if meter is None:
         meter = EstimatedMeter(assumed_watts, reason="no meter given", clock=time.perf_counter)
@@ -107,6 +110,9 @@ def measure_workload(
         if cooldown_seconds > 0:
             time.sleep(cooldown_seconds)
 
+    def traced(phase: str, index: int):
+        return trace.window(phase, index) if trace is not None else nullcontext()
+
     last_call = 0.0
     for _ in range(warmup):
         start = time.perf_counter()
@@ -118,28 +124,30 @@ def measure_workload(
     idle: list[Window] = []
     measured = meter.method == "measured"
     if measured and idle_baseline:
-        for _ in tqdm(range(windows), desc=f"idle baseline ({meter.backend})", unit=" windows"):
+        for index in tqdm(range(windows), desc=f"idle baseline ({meter.backend})", unit=" windows"):
             cooldown()
             sync()
-            energy0, time0 = _sample(meter)
-            deadline = time0 + idle_seconds
-            while (remaining := deadline - time.perf_counter()) > 0:
-                time.sleep(remaining)
-            energy1, time1 = _sample(meter)
+            with traced("idle", index):
+                energy0, time0 = _sample(meter)
+                deadline = time0 + idle_seconds
+                while (remaining := deadline - time.perf_counter()) > 0:
+                    time.sleep(remaining)
+                energy1, time1 = _sample(meter)
             idle.append(Window("idle", time1 - time0, energy1 - energy0, 0))
 
     load: list[Window] = []
-    for _ in tqdm(range(windows), desc=f"measure ({meter.backend})", unit=" windows"):
+    for index in tqdm(range(windows), desc=f"measure ({meter.backend})", unit=" windows"):
         cooldown()
         sync()
-        (energy0, time0), count = _sample(meter), 0
-        while True:
-            workload()
-            count += 1
-            sync()
-            if time.perf_counter() - time0 >= min_window_seconds:
-                break
-        energy1, time1 = _sample(meter)
+        with traced("load", index):
+            (energy0, time0), count = _sample(meter), 0
+            while True:
+                workload()
+                count += 1
+                sync()
+                if time.perf_counter() - time0 >= min_window_seconds:
+                    break
+            energy1, time1 = _sample(meter)
         load.append(Window("load", time1 - time0, energy1 - energy0, count))
 
     joules = [w.joules / w.repeats for w in load]
