@@ -25,6 +25,7 @@ include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/cost.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/listening.smk"
+include: "workflow/rules/deployment.smk"
 
 
 rule all:
@@ -37,4 +38,9 @@ rule all:
         expand("results/analysis/table{n}.{ext}", n=[1, 2], ext=["csv", "md", "html"]),
         "results/report/audio_examples.html",
         rules.paper_reference.output,
+        # Energy as deployed: the dataset, a card and a power-trace figure per model, the settings' figure.
+        rules.energy_dataset.output,
+        rules.energy_cards.output,
+        per_job("results/figures/traces/{model}_{size}.png"),
+        rules.deployment_figure.output,
         optional_agreement,

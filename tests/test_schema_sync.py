@@ -16,6 +16,8 @@ from vocoder_energy.cost.meters import CHOICES
 from vocoder_energy.cost.probe import PROBE_INPUTS, ProbeSettings
 from vocoder_energy.data.corpus import make_synthetic_corpus
 from vocoder_energy.data.features import BAD_FILES, NORMALISATIONS, FeatureSettings
+from vocoder_energy.deployment.settings import COMPILE_MODES
+from vocoder_energy.deployment.settings import PRECISIONS as DEPLOYMENT_PRECISIONS
 from vocoder_energy.evaluation.dnsmos import SHORT_CLIPS
 from vocoder_energy.evaluation.metrics import METRICS
 from vocoder_energy.listening.stimuli import Design
@@ -62,6 +64,8 @@ def enum(key: str) -> list:
         ("analysis.costs.[]", tuple(COSTS)),
         ("training.precision", PRECISIONS),
         ("training.lr_schedule", SCHEDULES),
+        ("deployment.precision.[]", DEPLOYMENT_PRECISIONS),
+        ("deployment.compile.[]", COMPILE_MODES),
     ],
 )
 def test_code_choices_are_the_schema_enums(key, code):

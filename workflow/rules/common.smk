@@ -15,6 +15,7 @@ from vocoder_energy.core.model_entries import (
     trained_jobs,
 )
 from vocoder_energy.data.recipes import RECIPES
+from vocoder_energy.deployment.settings import sweep, swept_models
 from vocoder_energy.evaluation.metrics import reference_free
 from vocoder_energy.listening.ratings import RATERS_PATH, RATINGS_PATH
 from vocoder_energy.models import family_file, family_target
@@ -54,6 +55,18 @@ TRAINED = trained_jobs(MODELS)
 RELEASED = checkpoint_jobs(MODELS)
 # Their names in the listening test, its key and the ratings ("{model}_{size}").
 SYSTEMS = [f"{model}_{size}" for model, size in JOBS]
+# Energy as deployed (deployment:, checked with the config): the models swept, the settings of the
+# sweep (the paper's first) and the precisions whose own output has its quality measured.
+SWEPT = [
+    job
+    for job in swept_models(
+        config["deployment"],
+        [(family, size) for family, sizes in config["models"].items() for size in sizes],
+    )
+    if job in JOBS  # a released checkpoint not downloaded yet is left out, as everywhere
+]
+SETTINGS = sweep(config["deployment"], config["measurement"]["clips"])
+SWEPT_PRECISIONS = sorted({setting.precision for setting in SETTINGS if setting.changes_audio})
 
 
 def alternatives(names):

@@ -58,6 +58,8 @@ COLUMNS = [
     "power_limit_watts",
     "energy_backend",
     "energy_flags",
+    "energy_stable",  # False where energy spread across windows or the device warmed past a threshold
+    "energy_unstable_reasons",
     "inference_kg_co2eq_per_audio_hour",
     "peak_memory_bytes",
     "pareto_d_stft_vs_gflops",
@@ -164,10 +166,19 @@ def summary_row(
         "energy_backend": energy["backend"],
         # Each flag once, e.g. "short_window;non_positive_delta"; empty when every window passed.
         "energy_flags": ";".join(dict.fromkeys(f["flag"] for f in energy["flags"])),
+        **stability_columns(energy),
         # Net energy of one hour of generated audio at the configured grid intensity (NaN without net).
         "inference_kg_co2eq_per_audio_hour": carbon,
         "peak_memory_bytes": cost["memory"]["peak_bytes"],
     } | quality_columns(quality)
+
+
+def stability_columns(energy: dict) -> dict:
+    """The measurement's stability verdict (blank for a cost document from before it was judged)."""
+    verdict = energy.get("stability")
+    if verdict is None:
+        return {"energy_stable": "", "energy_unstable_reasons": ""}
+    return {"energy_stable": verdict["stable"], "energy_unstable_reasons": "; ".join(verdict["reasons"])}
 
 
 def quality_columns(quality: dict) -> dict:

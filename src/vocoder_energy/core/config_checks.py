@@ -122,6 +122,7 @@ def check_config(config: dict, build_models: bool = True) -> None:
             _check_training_clip(key, cls, features, model_hyperparameters(config, family, size))
             if build_models:
                 build_on_meta(key, family, size, model_hyperparameters(config, family, size))
+    check_deployment(config)
     for family, options in config.get("inference", {}).items():
         key = f"inference.{family}"
         if family not in config["models"]:
@@ -134,6 +135,16 @@ def check_config(config: dict, build_models: bool = True) -> None:
         if build_models:
             for size in (size for model, size in trained_jobs(config["models"]) if model == family):
                 build_on_meta(key, family, size, model_hyperparameters(config, family, size) | options)
+
+
+def check_deployment(config: dict) -> None:
+    """``deployment.models`` names configured models; every combination of settings is one that can exist."""
+    from vocoder_energy.deployment.settings import sweep, swept_models
+
+    section = config.get("deployment", {})
+    configured = [(family, size) for family, sizes in config["models"].items() for size in sizes]
+    _as_config_error(swept_models, section, configured)
+    _as_config_error(sweep, section, config["measurement"].get("clips", 10))
 
 
 def check_entry(family: str, label: str, entry: Any) -> None:

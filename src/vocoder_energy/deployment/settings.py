@@ -74,6 +74,11 @@ class Setting:
     def as_dict(self) -> dict:
         return asdict(self) | {"name": self.name, "label": self.label}
 
+    @classmethod
+    def from_dict(cls, record: dict) -> Setting:
+        """The setting ``as_dict`` wrote (its name and label are derived, not read)."""
+        return cls(**{key: value for key, value in record.items() if key not in ("name", "label")})
+
 
 PAPER = Setting()
 
