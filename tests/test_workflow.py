@@ -275,6 +275,52 @@ def test_complete_run_has_nothing_to_do_even_after_touching_every_source(finishe
     assert "Nothing to be done" in result.stdout + result.stderr, result.stdout
 
 
+# After a model's cost changes: its power traces, the energy dataset, the cards and the settings' figure.
+ENERGY_DOWNSTREAM = {"power_traces": 1, "energy_dataset": 1, "energy_cards": 1, "deployment_figure": 1}
+
+
+@pytest.mark.slow
+def test_the_deployment_sweep_gives_one_measurement_per_setting_with_traces_cards_and_a_figure(finished_run):
+    from vocoder_energy.deployment.dataset import validate
+
+    results = finished_run / "results"
+    rows = validate(results / "energy_dataset.csv")  # and the schema beside it is the package's
+    assert json.loads((results / "energy_dataset.schema.json").read_text())["$schema"].endswith("2020-12/schema")
+    config = yaml.safe_load(TINY.read_text())
+    jobs = [(family, size) for family, sizes in config["models"].items() for size in sizes]
+    assert [(r["model"], r["size"]) for r in rows if r["measurement"] == "cost job"] == jobs
+    sweep = [r for r in rows if r["measurement"] == "sweep"]
+    assert [(r["model"], r["size"], r["setting"]) for r in sweep] == [
+        ("hifigan", "S", name) for name in ("fp32", "fp32-t1", "bf16", "bf16-t1")
+    ]  # tiny.yaml: precision [fp32, bf16] x threads [all, 1], the paper's setting first
+    assert all(r["status"] == "measured" and r["real_time_factor"] > 0 for r in sweep)
+    assert all(r["hardware"] and r["torch"] and r["measured_at"] for r in rows)
+    # bf16 changes the audio: its quality is its own clips'; fp32 settings keep the model's.
+    bf16 = json.loads((results / "deployment" / "quality" / "hifigan_S_bf16.json").read_text())
+    assert {r["d_stft"] for r in sweep if r["precision"] == "bf16"} == {bf16["d_stft"]["value"]}
+    assert {r["quality_source"] for r in sweep if r["precision"] == "bf16"} == {"this setting's own bf16 test clips"}
+    cost = json.loads((results / "cost" / "hifigan_S.json").read_text())
+    assert cost["trace"]["windows"] and cost["trace"]["sampler_cpu_share"] is not None
+    assert "stable" in cost["energy"]["stability"]
+    for model, size in jobs:
+        card = (results / "cards" / f"{model}_{size}.md").read_text()
+        assert card.startswith(f"# Energy card: {model} {size}") and "torch 2." in card
+        assert (results / "cards" / f"{model}_{size}.html").read_text().startswith("<!DOCTYPE html>")
+        assert (results / "figures" / "traces" / f"{model}_{size}.png").read_bytes().startswith(b"\x89PNG")
+    assert "bf16, all clips per call, 1 thread" in (results / "cards" / "hifigan_S.md").read_text()
+    assert (results / "figures" / "deployment.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
+def test_changing_the_deployment_sweep_reruns_the_sweep_not_the_cost_jobs_or_training(finished_run, tmp_path):
+    config = yaml.safe_load(TINY.read_text())
+    config["deployment"]["threads"] = [1]
+    result = snakemake(finished_run, "-n", configfile=write_config(tmp_path / "changed.yaml", config))
+    counts = job_counts(result.stdout)
+    assert counts == {"deployment_sweep": 1, "all": 1} | ENERGY_DOWNSTREAM
+    assert set(re.findall(r"wildcards: model=(\w+), size=(\w)", result.stdout)) == {("hifigan", "S")}
+
+
 @pytest.mark.slow
 def test_changing_one_model_size_reruns_only_its_chain_and_the_summary(finished_run, tmp_path):
     config = yaml.safe_load(TINY.read_text())
@@ -282,7 +328,7 @@ def test_changing_one_model_size_reruns_only_its_chain_and_the_summary(finished_
     result = snakemake(finished_run, "-n", configfile=write_config(tmp_path / "changed.yaml", config))
     counts = job_counts(result.stdout)
     downstream = {"summary": 1, "analysis": 1, "pareto_figure": 1, "audio_examples": 1, "loss_figures": 1, "all": 1}
-    assert counts == {"train": 1, "generate": 1, "quality": 1, "cost": 1} | downstream
+    assert counts == {"train": 1, "generate": 1, "quality": 1, "cost": 1} | downstream | ENERGY_DOWNSTREAM
     assert "results/models/hifigan_M.pt" in result.stdout
     assert re.search(r"Params have changed", result.stdout, re.I)
 
@@ -294,7 +340,7 @@ def test_changing_an_inference_option_reruns_generation_and_cost_not_training(fi
     result = snakemake(finished_run, "-n", configfile=write_config(tmp_path / "changed.yaml", config))
     counts = job_counts(result.stdout)
     downstream = {"summary": 1, "analysis": 1, "pareto_figure": 1, "audio_examples": 1, "all": 1}
-    assert counts == {"generate": 1, "quality": 1, "cost": 1} | downstream
+    assert counts == {"generate": 1, "quality": 1, "cost": 1} | downstream | ENERGY_DOWNSTREAM
     assert set(re.findall(r"wildcards: model=(\w+), size=(\w)", result.stdout)) == {("waveflow", "S")}
 
 

@@ -61,12 +61,19 @@ SWEPT = [
     job
     for job in swept_models(
         config["deployment"],
-        [(family, size) for family, sizes in config["models"].items() for size in sizes],
+        [
+            (family, size)
+            for family, sizes in config["models"].items()
+            for size in sizes
+        ],
     )
-    if job in JOBS  # a released checkpoint not downloaded yet is left out, as everywhere
+    if job
+    in JOBS  # a released checkpoint not downloaded yet is left out, as everywhere
 ]
 SETTINGS = sweep(config["deployment"], config["measurement"]["clips"])
-SWEPT_PRECISIONS = sorted({setting.precision for setting in SETTINGS if setting.changes_audio})
+SWEPT_PRECISIONS = sorted(
+    {setting.precision for setting in SETTINGS if setting.changes_audio}
+)
 
 
 def alternatives(names):
@@ -235,6 +242,13 @@ def per_job(pattern, jobs=JOBS):
 def per_job_sorted(pattern, jobs=JOBS):
     """``per_job`` in a fixed order, for outputs that must not change when models are reordered."""
     return per_job(pattern, sorted(jobs))
+
+
+def swept_sweep(wildcards):
+    """A swept model's sweep, whose settings' traces join the cost job's in its figure."""
+    if (wildcards.model, wildcards.size) in SWEPT:
+        return {"sweep": f"results/deployment/{wildcards.model}_{wildcards.size}.json"}
+    return {}
 
 
 def origin_document(model, size):

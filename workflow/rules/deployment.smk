@@ -105,6 +105,7 @@ rule energy_dataset:
 rule energy_cards:
     input:
         dataset="results/energy_dataset.csv",
+        traces=per_job("results/figures/traces/{model}_{size}.png"),  # each card shows its model's
         code=code("energy_cards.py"),
     output:
         markdown=per_job("results/cards/{model}_{size}.md"),
@@ -121,13 +122,6 @@ rule energy_cards:
         jobs=JOBS,
     script:
         "../scripts/energy_cards.py"
-
-
-def swept_sweep(wildcards):
-    """A swept model's sweep, whose settings' traces join the cost job's in its figure."""
-    if (wildcards.model, wildcards.size) in SWEPT:
-        return {"sweep": f"results/deployment/{wildcards.model}_{wildcards.size}.json"}
-    return {}
 
 
 rule power_traces:

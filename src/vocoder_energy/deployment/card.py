@@ -111,7 +111,8 @@ def _best_paragraphs(rows: list[dict], basis: str) -> list[tuple]:
     if baseline is None or baseline[ENERGY] is None:
         text += f" The paper's setting has no energy on the {basis} basis here: no ratio."
     elif baseline is best:
-        text += f" It is the paper's setting ({where}): no other setting used less energy."
+        others = "stable setting" if among_stable else "measured setting"
+        text += f" It is the paper's setting ({where}): no other {others} used less energy."
     elif baseline["energy_method"] != best["energy_method"]:
         text += " One of it and the paper's setting is measured, the other estimated: no ratio is given."
     else:

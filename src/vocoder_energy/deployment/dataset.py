@@ -13,7 +13,6 @@ import argparse
 import csv
 import json
 import math
-import shutil
 import sys
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,7 @@ from jsonschema import Draft202012Validator
 
 from vocoder_energy.analysis.pareto import nondominated
 from vocoder_energy.analysis.summary import summary_row
-from vocoder_energy.core.files import write_csv
+from vocoder_energy.core.files import write_csv, write_text
 from vocoder_energy.deployment.settings import PAPER
 from vocoder_energy.evaluation.metrics import QUALITY_COLUMNS
 
@@ -167,14 +166,13 @@ def hardware_columns(context: dict | None) -> dict:
     }
 
 
-def stability_columns(cost: dict) -> dict:
-    stability = cost["energy"].get("stability")  # absent in cost documents from before the verdict
+def trace_columns(cost: dict) -> dict:
+    """The stability verdict's numbers and the power trace's rate, source and cost (blank where absent)."""
+    stability = cost["energy"].get("stability") or {}  # absent in cost documents from before the verdict
     trace = cost.get("trace") or {}
     return {
-        "stable": None if stability is None else stability["stable"],
-        "unstable_reasons": None if stability is None else "; ".join(stability["reasons"]),
-        "energy_spread": None if stability is None else stability["spread"],
-        "thermal_drift_celsius": None if stability is None else stability["drift_celsius"],
+        "energy_spread": stability.get("spread"),
+        "thermal_drift_celsius": stability.get("drift_celsius"),
         "trace_hz": trace.get("hz"),
         "trace_power_source": trace.get("power_source"),
         "sampler_cpu_share": trace.get("sampler_cpu_share"),
@@ -209,7 +207,9 @@ def measured_row(
         "skip_reason": None,
         **{column: summary[column] for column in SUMMARY_COLUMNS},
         "quality_source": quality_source(setting["precision"]),
-        **stability_columns(cost),
+        "stable": summary["energy_stable"],
+        "unstable_reasons": summary["energy_unstable_reasons"],
+        **trace_columns(cost),
         **hardware_columns(cost["context"]),
         "measured_at": cost["measured_at"],
         "pareto_d_stft_vs_energy": None,
@@ -298,7 +298,7 @@ def write_dataset(rows: list[dict], out_csv: str | Path, schema_out: str | Path 
     """The CSV (blanks for missing values), and the schema beside it when ``schema_out`` is given."""
     write_csv([{c: _csv_value(row[c]) for c in COLUMNS} for row in rows], COLUMNS, out_csv)
     if schema_out is not None:
-        shutil.copyfile(SCHEMA_PATH, schema_out)
+        write_text(SCHEMA_PATH.read_text(), schema_out)
 
 
 def schema() -> dict:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -19,6 +20,7 @@ import numpy as np  # noqa: E402
 from adjustText import adjust_text  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 from vocoder_energy.analysis.pareto import nondominated  # noqa: E402
 from vocoder_energy.analysis.plots import MAX_LABELS, _log_axis, _rings, label  # noqa: E402
@@ -33,6 +35,9 @@ OTHER_PRECISION_MARKER = "D"
 COLOUR_BY = ("model", "hardware")
 SHORT = {"energy_joules_per_audio_second": "energy", "real_time_factor": "real-time factor"}
 NOTHING = "no measured setting"
+# adjustText's default stops after 1 s, so where labels end up would depend on the machine's speed; a fixed
+# count of steps draws the same figure everywhere (120 settle two dozen labels; more move them little).
+LABEL_STEPS = 120
 
 
 def _save(fig, out_stem: Path) -> None:
@@ -120,8 +125,8 @@ def _trace_panel(ax, entry: dict, power_range, temperature_range) -> None:
     for window in laid:
         colour = IDLE_COLOUR if window["phase"] == "idle" else LOAD_COLOUR
         ax.axvspan(window["start"], window["end"], color=colour, alpha=0.12, lw=0, zorder=0)
-        for edge in (window["start"], window["end"]):
-            ax.axvline(edge, color=colour, lw=0.6, alpha=0.7, zorder=1)
+        edges = (window["start"], window["end"])
+        ax.vlines(edges, 0, 1, transform=ax.get_xaxis_transform(), color=colour, lw=0.6, alpha=0.7, zorder=1)
         drawn = np.isfinite(window["watts"])  # a missing reading is left out, never drawn as 0 W
         ax.plot(
             window["t"][drawn],
@@ -206,11 +211,15 @@ def trace_figure(title: str, traces: list[dict], out_stem: Path) -> None:
     )
     for ax, entry in zip(axes[:, 0], shown):
         _trace_panel(ax, entry, power_range, temperature_range)
+    phases = {w["phase"] for w in windows}
     handles = [
-        Patch(facecolor=IDLE_COLOUR, alpha=0.35, label="idle window"),
-        Patch(facecolor=LOAD_COLOUR, alpha=0.35, label="load window"),
-        Line2D([], [], color=LOAD_COLOUR, marker=".", label="power (load)"),
-        Line2D([], [], color=IDLE_COLOUR, marker=".", label="power (idle)"),
+        handle
+        for phase, colour in (("idle", IDLE_COLOUR), ("load", LOAD_COLOUR))
+        if phase in phases
+        for handle in (
+            Patch(facecolor=colour, alpha=0.35, label=f"{phase} window"),
+            Line2D([], [], color=colour, marker=".", label=f"power ({phase})"),
+        )
     ]
     if any(_has_temperature(entry["trace"]) for entry in shown):
         handles.append(Line2D([], [], color=TEMPERATURE_COLOUR, ls="--", label="temperature"))
@@ -231,6 +240,10 @@ def trace_figure(title: str, traces: list[dict], out_stem: Path) -> None:
 # ------------------------------------------------------------------------------------- quality vs cost
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def _number(value) -> float:
     try:
         return float(value)
@@ -238,9 +251,9 @@ def _number(value) -> float:
         return math.nan
 
 
-def _flag(value) -> bool:
-    """A CSV's "True"/"False" as well as a bool."""
-    return value is True or str(value).strip().lower() in ("true", "1", "yes")
+def _unstable(stable) -> bool:
+    """Only a verdict of unstable (False, or "False" read back from CSV) marks a point: None is unknown."""
+    return stable is False or str(stable).strip().lower() == "false"
 
 
 def _colour_key(row: dict, colour_by: str) -> str:
@@ -256,7 +269,8 @@ def _front_steps(ax, points: list[dict], x: str, by_method: bool) -> np.ndarray:
     """Step lines along the Pareto front (lower D_STFT, lower cost), one per energy method where
     ``by_method`` (a measured and an estimated energy never share a front); returns the mask of points on it."""
     xy = np.array([[p["d_stft"], p[x]] for p in points], dtype=float).reshape(len(points), 2)
-    groups = [p["energy_method"] if by_method else "all" for p in points]
+    # As the dataset's own flags: a front per energy method and basis (net and gross never share one either).
+    groups = [(p["energy_method"], p["energy_basis"]) if by_method else ("measured", "") for p in points]
     on_front = nondominated(xy, [False, False], groups)
     for group in dict.fromkeys(groups):
         members = sorted((i for i in np.flatnonzero(on_front) if groups[i] == group), key=lambda i: xy[i, 1])
@@ -267,7 +281,7 @@ def _front_steps(ax, points: list[dict], x: str, by_method: bool) -> np.ndarray:
             color="red",
             lw=1,
             alpha=0.6,
-            ls="--" if group == "estimated" else "-",
+            ls="--" if group[0] == "estimated" else "-",
             zorder=2,
         )
     return on_front
@@ -286,7 +300,7 @@ def _setting_panel(ax, points: list[dict], x: str, xlabel: str, colours: dict, c
             linewidths=1.5,
             zorder=3,
         )
-        if not p["stable"]:
+        if p["unstable"]:
             ax.scatter(p[x], p["d_stft"], marker="x", s=110, color=UNSTABLE_COLOUR, linewidths=1.4, zorder=4)
     on_front = _front_steps(ax, points, x, by_method) if points else np.array([], dtype=bool)
     ax.set_xlabel(xlabel)
@@ -297,6 +311,10 @@ def _setting_panel(ax, points: list[dict], x: str, xlabel: str, colours: dict, c
         return
     ax.set_xscale("log")
     _log_axis(ax.xaxis)
+    xs = [p[x] for p in points]
+    if max(xs) / min(xs) < 20:  # a decade's tick may not fall inside: label 2, 3 and 5 times each decade too
+        ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0)))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     d_stft = [p["d_stft"] for p in points]
     if min(d_stft) > 0 and max(d_stft) / min(d_stft) > 10:  # a diverged model next to good ones
         ax.set_yscale("log")
@@ -307,7 +325,7 @@ def _setting_panel(ax, points: list[dict], x: str, xlabel: str, colours: dict, c
         ax.text(
             p[x],
             p["d_stft"],
-            p["setting"] if colour_by == "model" else f"{label(p['model'], p['size'])} {p['setting']}",
+            p["name"] if colour_by == "model" else f"{label(p['model'], p['size'])} {p['name']}",
             fontsize=7,
             zorder=5,
         )
@@ -325,25 +343,31 @@ def _setting_panel(ax, points: list[dict], x: str, xlabel: str, colours: dict, c
             force_text=(0.3, 0.6),
             arrowprops={"arrowstyle": "-", "color": "0.7", "lw": 0.4},
             min_arrow_len=8,
+            iter_lim=LABEL_STEPS,
         )
 
 
 def _prepared(rows: list[dict]) -> list[dict]:
-    """The measured rows, numbers as floats and flags as bools (a row read back from CSV has strings)."""
+    """The measured rows, numbers as floats and flags as bools (a row read back from CSV has strings), each
+    with the name its point is labelled with."""
+    measured = [row for row in rows if row.get("status") == "measured"]
+    # The cost job measures the paper's setting and a sweep measures it again as its baseline: both are kept.
+    repeated = Counter((r.get("model"), r.get("size"), r.get("setting"), r.get("hardware")) for r in measured)
     out = []
-    for row in rows:
-        if row.get("status") != "measured":
-            continue
+    for row in measured:
+        setting = str(row.get("setting") or row.get("setting_label") or "?")
+        twice = repeated[(row.get("model"), row.get("size"), row.get("setting"), row.get("hardware"))] > 1
         out.append(
             row
             | {
                 "d_stft": _number(row.get("d_stft")),
                 "real_time_factor": _number(row.get("real_time_factor")),
                 "energy_joules_per_audio_second": _number(row.get("energy_joules_per_audio_second")),
-                "stable": _flag(row.get("stable", True)),
+                "unstable": _unstable(row.get("stable")),
                 "precision": str(row.get("precision") or ""),
                 "energy_method": str(row.get("energy_method") or "measured"),
-                "setting": str(row.get("setting") or row.get("setting_label") or "?"),
+                "energy_basis": str(row.get("energy_basis") or "gross"),
+                "name": f"{setting} ({row['measurement']})" if twice and row.get("measurement") else setting,
             }
         )
     return out
@@ -365,7 +389,7 @@ def setting_pareto_figure(rows: list[dict], out_stem: Path, colour_by: str = "mo
     for x in (energy, "real_time_factor"):
         finite = [p for p in measured if math.isfinite(p["d_stft"]) and math.isfinite(p[x]) and p[x] > 0]
         panels.append((x, finite))
-    bases = " / ".join(dict.fromkeys(str(p.get("energy_basis") or "gross") for p in measured))
+    bases = " / ".join(dict.fromkeys(p["energy_basis"] for p in measured))
     xlabels = {
         energy: f"energy, J per second of audio ({bases}; log)",
         "real_time_factor": "real-time factor (log; below 1 is faster than real time)",
@@ -373,7 +397,10 @@ def setting_pareto_figure(rows: list[dict], out_stem: Path, colour_by: str = "mo
     plotted = [p for _, points in panels for p in points]
     keys = sorted({_colour_key(p, colour_by) for p in plotted})
     colours = _palette(keys)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.6), constrained_layout=True)
+    # Taller panels where labels crowd (a label names the model too when colour is the machine).
+    crowd = max(len(points) for _, points in panels) * (2 if colour_by == "hardware" else 1)
+    height = 5.6 + 2.4 * min(1.0, max(0, crowd - 12) / 36)
+    fig, axes = plt.subplots(1, 2, figsize=(13, height), constrained_layout=True)
     for ax, (x, points) in zip(axes, panels):
         # Only energy has a method: the time of every setting is measured, so one front on that panel.
         _setting_panel(ax, points, x, xlabels[x], colours, colour_by, by_method=x == energy)
@@ -387,16 +414,17 @@ def setting_pareto_figure(rows: list[dict], out_stem: Path, colour_by: str = "mo
     estimated = any(p["energy_method"] == "estimated" for p in plotted)
     if estimated:
         handles.append(Line2D([], [], marker="o", ls="", mfc="none", mec="k", label="hollow: estimated energy"))
-    if any(not p["stable"] for p in plotted):
+    if any(p["unstable"] for p in plotted):
         handles.append(Line2D([], [], marker="x", ls="", color=UNSTABLE_COLOUR, ms=8, label="unstable"))
     handles.append(Line2D([], [], color="red", alpha=0.6, label="Pareto front"))
     if estimated:
         handles.append(Line2D([], [], color="red", alpha=0.6, ls="--", label="Pareto front (estimated energy)"))
     fig.legend(handles=handles, loc="outside right center", fontsize=8)
     machines = {str(p.get("hardware") or "unknown machine") for p in measured}
-    title += f"\n{len(measured)} measurements on {len(machines)} machine{'s' if len(machines) != 1 else ''}"
+    title += f"\n{_count(len(measured), 'measurement')} on {_count(len(machines), 'machine')}"
     if len(rows) > len(measured):
-        title += f"; {len(rows) - len(measured)} settings not measured (skipped)"
+        skipped = len(rows) - len(measured)
+        title += f"; {_count(skipped, 'setting')} not measured (skipped)"
     left_out = [
         f"{len(measured) - len(points)} on the {SHORT[x]} panel" for x, points in panels if len(points) < len(measured)
     ]
