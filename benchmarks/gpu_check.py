@@ -66,7 +66,7 @@ class Check:
 
         self.args, self.dry = args, args.cpu_dry_run
         self.device = torch.device("cpu" if self.dry else "cuda")
-        self.deadline = args.deadline
+        self.deadline = args.deadline or time.time() + BUDGETS[args.check]
         self.results = Path(args.results)
 
     def left(self) -> float:
@@ -98,7 +98,8 @@ class Check:
             result.update(status="skipped", figure=str(err))
         except Exception as err:
             traceback.print_exc()
-            result.update(status="FAILED", figure=f"{type(err).__name__}: {str(err).splitlines()[0][:160]}")
+            first_line = (str(err).splitlines() or [""])[0][:160]
+            result.update(status="FAILED", figure=f"{type(err).__name__}: {first_line}")
         self.row(name, result["status"], result["figure"], time.perf_counter() - start)
         if self.device.type == "cuda":
             import torch
@@ -227,7 +228,9 @@ def check_sweep(check: Check) -> None:
     groups = [eager] + [[s] for s in compiled]
     for index, group in enumerate(groups):
         needs = 0.0 if index == 0 else (25.0 if not check.dry else 10.0)
-        with check.part(f"sweep hifigan S {group[0].name if index else 'eager (6 settings)'}", needs) as result:
+        with check.part(
+            f"sweep hifigan S {group[0].name if index else f'eager ({len(group)} settings)'}", needs
+        ) as result:
             if result is None:
                 continue
             points = measure_sweep(model, group, probe, check.device)["points"]

@@ -17,9 +17,12 @@ clips in one call, eager, the process's threads) and of candidate settings run t
 ``deployment.apply.deployed`` (bf16, fp16, compiled, bf16 + compiled, 1 clip per call, 1 thread by
 default; ``--settings`` picks others by name, e.g. ``bf16-compiled-t1``), each candidate timed
 interleaved with the default on a twin of the model (same weights) in this process, alternating which
-goes first, the median of each. A setting this machine cannot run, one that fails to compile or one
-whose audio is not finite is reported skipped with the reason. Compiling takes 10-60 s per family on a
-small CPU: ``--no-compile`` leaves compiled candidates out.
+goes first, the median of each (a candidate whose warm-up call takes over 4x the default's is timed in
+one pair: it cannot win). A setting this machine cannot run, one that fails to compile or one whose audio
+is not finite is reported skipped with the reason. Compiling takes 10-60 s per family on a small CPU
+(WaveFlow's unrolled inverse: minutes): ``--no-compile`` leaves compiled candidates out. The load
+average is printed: other processes on a small machine slow a multi-threaded default far more than a
+one-thread candidate.
 
     python benchmarks/inference_speed.py                          # all families, S/M/L, 16 frames
     python benchmarks/inference_speed.py --families hifigan --sizes S M --frames 64 --repeats 7 --baseline
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import copy
 import math
+import os
 import resource
 import statistics
 import time
@@ -305,7 +309,8 @@ def settings_table(
     threads = torch.get_num_threads()
     print(
         f"\ndeployment settings: {clips} clips x {frames} frames, default = {PAPER.label} ({threads} threads), "
-        f"each candidate interleaved with the default, median of {repeats}"
+        f"each candidate interleaved with the default, median of {repeats}; load average "
+        + " ".join(f"{load:.2f}" for load in os.getloadavg())
     )
     results = {}
     for family in families:
@@ -329,7 +334,7 @@ def settings_table(
                 )
                 print(f"  {family} {size} {setting.name}: {shown}", flush=True)
             results[family, size] = (audio_seconds, points)
-    print()
+    print("\nload average at the end: " + " ".join(f"{load:.2f}" for load in os.getloadavg()))
     print("| family | size | default s per s of audio | best setting | its s per s | ratio (best/default) | <= 0.8x? |")
     print("|---|---|---|---|---|---|---|")
     for (family, size), (audio_seconds, points) in results.items():

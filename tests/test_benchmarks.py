@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -82,3 +84,71 @@ def test_training_speed_benchmark_prints_steps_per_second_for_every_configured_m
         ("bigvgan", "S"),
     ]
     assert all(float(rate) > 0 for _, _, rate, _ in rows)
+
+
+def test_inference_speed_baseline_prints_a_deployment_settings_table_with_ratios_and_reasons():
+    out = run(
+        "inference_speed.py",
+        *("--families", "melgan", "--sizes", "S", "--frames", "8", "--clips", "1", "--repeats", "1"),
+        *("--baseline", "--deployment-only", "--no-compile"),
+    )
+    rows = re.findall(
+        r"^\| (\w+) \| ([SML]) \| ([\d.]+) \| ([\w-]+) \| ([\d.]+) \| ([\d.]+) \| (yes|no) \|$", out, re.M
+    )
+    assert [(family, size) for family, size, *_ in rows] == [("melgan", "S")]
+    _, _, default, best, seconds, ratio, verdict = rows[0]
+    assert float(default) > 0 and float(seconds) > 0 and float(ratio) > 0
+    assert verdict == ("yes" if float(ratio) <= 0.8 else "no")
+    line = re.search(r"^melgan S settings: (.*)$", out, re.M)[1]
+    points = dict(part.split(" ", 1) for part in line.split("; "))
+    # --no-compile leaves the compiled candidates out; one clip cannot be split into calls of one clip.
+    assert sorted(points) == ["bf16", "fp16", "fp32-b1", "fp32-t1"]
+    assert re.fullmatch(r"skipped \(1 per call is all 1 clips\)", points["fp32-b1"])
+    for name in ("bf16", "fp16", "fp32-t1"):
+        match = re.fullmatch(r"x([\d.]+) \(default ([\d.]+) s/s\)", points[name])
+        assert match and float(match[1]) > 0 and float(match[2]) > 0, points[name]
+    assert points[best].startswith(f"x{ratio}")  # the table's best is the lowest ratio of the line
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available() or any(Path("/dev").glob("nvidia[0-9]*"))
+
+
+def test_gpu_check_without_a_gpu_says_so_and_exits_2():
+    if _has_gpu():
+        pytest.skip("this machine has a GPU: the script would run its checks")
+    for command in (["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], [sys.executable, "benchmarks/gpu_check.py"]):
+        result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert result.returncode == 2, result.stderr
+        assert result.stdout.strip() == "no CUDA device: nothing to check"
+
+
+@pytest.mark.slow
+def test_gpu_check_cpu_dry_run_runs_every_check_and_prints_one_summary_table():
+    result = subprocess.run(
+        ["bash", "benchmarks/gpu_check.sh", "--cpu-dry-run", "--tiny", "--no-compile", "--train-families", "diffwave"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = result.stdout.split("## GPU check summary (CPU dry run")[1]
+    rows = re.findall(r"^\| ([^|]+) \| (ok|FAILED|skipped) \| ([^|]*) \| ([\d.]+) \|$", summary, re.M)
+    status = {check: state for check, state, _, _ in rows}
+    figure = {check: text for check, _, text, _ in rows}
+    assert status["power limit (deployed, NVML)"] == "skipped"
+    assert "this dry run is on cpu" in figure["power limit (deployed, NVML)"]
+    families = ("melgan", "hifigan", "waveglow", "waveflow", "wavegrad", "diffwave", "vocos", "bigvgan")
+    for family in families:
+        label = f"measure {family} S auto (dry run: auto, not nvml)"
+        assert status[label] == "ok" and re.match(r"[\d.e+]+ J per s of audio", figure[label]), figure[label]
+        assert status[f"measure {family} S pyjoules"] in ("ok", "skipped")  # skipped: no RAPL to read here
+    assert status["sweep hifigan S eager (6 settings)"] == "ok"
+    assert re.match(r"fp32 [\d.e+]+ J/s x1\.00; ", figure["sweep hifigan S eager (6 settings)"])
+    for precision in ("bf16", "fp16"):
+        label = f"train diffwave S {precision}, batch auto"
+        assert status[label] == "ok" and "batch 1 (no CUDA: auto_batch_fallback)" in figure[label]
+    assert "FAILED" not in status.values()

@@ -62,14 +62,14 @@ def test_the_paper_and_tiny_configs_pass_with_every_model_built_on_the_meta_devi
 )  # fmt: skip
 def test_model_overrides_that_cannot_work_name_the_key(models, message):
     with pytest.raises(ConfigError, match=message):
-        check_config(config(models=models, inference={}))
+        check_config(config(models=models, inference={}, deployment={}))
 
 
 @pytest.mark.parametrize("family", ["vocos", "bigvgan"])
 def test_clips_too_short_for_a_familys_training_stfts_are_refused_before_any_job(family):
     bad = config()
     bad["features"]["segment_samples"] = 1024  # 4 frames: too short for their 2048-point STFTs
-    bad["models"], bad["inference"] = {family: TINY["models"][family]}, {}
+    bad["models"], bad["inference"], bad["deployment"] = {family: TINY["models"][family]}, {}, {}
     with pytest.raises(ConfigError, match=rf"^models\.{family}\.S: {family} trains on clips of at least 1025 samples"):
         check_config(bad, build_models=False)
     bad["features"]["segment_samples"] = 1280
@@ -98,10 +98,10 @@ def test_the_segment_must_be_whole_frames_at_the_features_hop():
 def test_inference_entries_are_checked_against_the_configured_models(inference, message):
     models = {"wavegrad": {"S": {}}, "diffwave": {"S": {}}, "waveflow": {"S": {}}}
     if message is None:
-        check_config(config(models=models, inference=inference))
+        check_config(config(models=models, inference=inference, deployment={}))
     else:
         with pytest.raises(ConfigError, match=message):
-            check_config(config(models=models, inference=inference))
+            check_config(config(models=models, inference=inference, deployment={}))
 
 
 def test_hyperparameters_are_the_features_audio_settings_then_the_overrides():
@@ -168,7 +168,7 @@ def dry_run(repo, configfile=None):
 
 
 def one_model(**features) -> dict:
-    return {**TINY, "models": {"diffwave": TINY["models"]["diffwave"]}, "inference": {}} | {
+    return {**TINY, "models": {"diffwave": TINY["models"]["diffwave"]}, "inference": {}, "deployment": {}} | {
         "features": TINY["features"] | features
     }
 

@@ -21,7 +21,7 @@ def folder_config(tmp_path, path) -> dict:
     """tests/data/tiny.yaml reading ``path``, with one small model (enough to cross every stage)."""
     tiny = yaml.safe_load(TINY.read_text())
     corpus = {"source": "directory", "path": str(path)}
-    return tiny | {"corpus": corpus, "models": {"melgan": tiny["models"]["melgan"]}, "inference": {}}
+    return tiny | {"corpus": corpus, "models": {"melgan": tiny["models"]["melgan"]}, "inference": {}, "deployment": {}}
 
 
 @pytest.mark.slow

@@ -196,7 +196,9 @@ def test_an_installed_package_s_family_is_found_by_its_entry_point():
 def test_a_config_declares_a_family_from_an_importable_module():
     add_families({"frames": "test_plugins:Frames"})
     assert vocoder_class("frames") is Frames
-    config = tiny_config(families={"frames": "test_plugins:Frames"}, models={"frames": {"S": {}}}, inference={})
+    config = tiny_config(
+        families={"frames": "test_plugins:Frames"}, models={"frames": {"S": {}}}, inference={}, deployment={}
+    )
     check_config(config)  # built on the meta device, hyperparameters checked, like a built-in one
 
 
@@ -245,7 +247,9 @@ def test_the_example_plugin_goes_through_the_whole_workflow(tmp_path):
     tiny = yaml.safe_load(TINY.read_text())
     models = {"melgan": tiny["models"]["melgan"], "istft": {"S": {"channels": 16}}}
     listening = tiny["listening"] | {"ratings_per_rater": 3}  # 1 utterance x (2 models + ground truth)
-    config = write_config(tmp_path / "plugin.yaml", tiny | {"models": models, "inference": {}, "listening": listening})
+    config = write_config(
+        tmp_path / "plugin.yaml", tiny | {"models": models, "inference": {}, "deployment": {}, "listening": listening}
+    )
     snakemake(workdir, "--resources", "gpu=1", "--cores", "2", "all", "listening_test", configfile=config)
     rows = {row["model"]: row for row in csv.DictReader(open(workdir / "results" / "summary.csv"))}
     istft = rows["istft"]
@@ -308,6 +312,7 @@ def test_a_config_declared_family_and_a_relative_corpus_path_go_through_the_work
         "families": {"frames": "frames_family:Frames"},
         "models": {"frames": {"S": {}}},
         "inference": {},
+        "deployment": {},
         "corpus": {"source": "directory", "path": "corpora/mine"},  # relative to the working directory
     }
     configfile = write_config(tmp_path / "local.yaml", config)

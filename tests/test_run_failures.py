@@ -23,7 +23,7 @@ TIMEOUT = 300  # seconds for any one Snakemake call; the slowest here takes well
 def one_model(**sections) -> dict:
     """The tiny config with DiffWave S only (its training step is the cheapest), plus ``sections``."""
     config = yaml.safe_load(TINY.read_text())
-    return config | {"models": {"diffwave": config["models"]["diffwave"]}, "inference": {}} | sections
+    return config | {"models": {"diffwave": config["models"]["diffwave"]}, "inference": {}, "deployment": {}} | sections
 
 
 def usual_command(target: str, configfile: Path) -> list[str]:

@@ -103,10 +103,12 @@ def submitted_jobs(output: str) -> list[tuple[str, int]]:
 
 
 def keep_families(config: dict, *families: str) -> None:
-    """Restrict a config to ``families``: their models and their inference options (options for a family
-    that is not configured are a config error)."""
+    """Restrict a config to ``families``: their models, inference options and swept models (options or a
+    sweep for a family that is not configured are a config error)."""
     config["models"] = {family: config["models"][family] for family in families}
     config["inference"] = {family: v for family, v in config.get("inference", {}).items() if family in families}
+    deployment = config.get("deployment", {})
+    deployment["models"] = [m for m in deployment.get("models", []) if m.rsplit("_", 1)[0] in families]
 
 
 @pytest.fixture(scope="module")
