@@ -14,13 +14,13 @@ before; the audio is the same only while the flows are untrained identities).
 ``--baseline`` also prints a deployment-settings table: per family (size S unless ``--sizes``), the
 seconds per second of audio of today's default path (``deployment.settings.PAPER``: fp32, all ``--clips``
 clips in one call, eager, the process's threads) and of candidate settings run through
-``deployment.apply.deployed`` (bf16, fp16, compiled, bf16 + compiled, 1 clip per call, 1 thread by
-default; ``--settings`` picks others by name, e.g. ``bf16-compiled-t1``), each candidate timed
+``deployment.apply.deployed`` (by default bf16, compiled, bf16 + compiled, 1 clip per call, 1 thread;
+``--settings`` picks others by name, e.g. ``fp16`` or ``bf16-compiled-t1``), each candidate timed
 interleaved with the default on a twin of the model (same weights) in this process, alternating which
-goes first, the median of each (a candidate whose warm-up call takes over 4x the default's is timed in
-one pair: it cannot win). A setting this machine cannot run, one that fails to compile or one whose audio
-is not finite is reported skipped with the reason. Compiling takes 10-60 s per family on a small CPU
-(WaveFlow's unrolled inverse: minutes): ``--no-compile`` leaves compiled candidates out. The load
+goes first, the median of each. A candidate whose warm-up call takes over 4x the default's is timed by
+that call alone: it cannot win (fp16 on a CPU, 50-140x slower). A setting this machine cannot run, one
+that fails to compile or one whose audio is not finite is reported skipped with the reason. Compiling
+takes 1-20 s per family on a small CPU (``--no-compile`` leaves compiled candidates out). The load
 average is printed: other processes on a small machine slow a multi-threaded default far more than a
 one-thread candidate.
 
@@ -216,7 +216,9 @@ def compare_before(model, mel, repeats: int, before_path) -> tuple[float, float,
 
 
 # ----------------------------------------------------------------- deployment settings (--baseline)
-DEFAULT_CANDIDATES = ("bf16", "fp16", "fp32-compiled", "bf16-compiled", "fp32-b1", "fp32-t1")
+# fp16 is left out: PyTorch's CPU fp16 convolutions were 54-138x slower than fp32 here (docs/measurements.md),
+# minutes per slow family for a setting that cannot win; ``--settings fp16`` times it.
+DEFAULT_CANDIDATES = ("bf16", "fp32-compiled", "bf16-compiled", "fp32-b1", "fp32-t1")
 TARGET_RATIO = 0.8  # the bar: the best setting at most 0.8x the default's time per second of audio
 SLOW = 4.0  # a candidate whose warm-up call takes this many times the default's is timed in one pair only
 
@@ -278,9 +280,11 @@ def time_candidate(model, twin, mel, setting: Setting, repeats: int, threads: in
                 return {"status": "skipped", "reason": "the audio is not finite (overflow in this precision)"}
             with threads_of(threads):
                 warm = seconds_of(default_run, mel)[0]
-            # A candidate far slower than the default cannot win: one interleaved pair is enough to say so.
+            # A candidate far slower than the default cannot win: its warm-up call is its timing.
             once = setting.compile == "eager" and first > SLOW * warm and first > 2.0
-            for repeat in range(1 if once else repeats):
+            if once:
+                default_times, candidate_times = [warm], [first]
+            for repeat in range(0 if once else repeats):
                 for which in (0, 1) if repeat % 2 == 0 else (1, 0):
                     if which == 0:
                         with threads_of(threads):

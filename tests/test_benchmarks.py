@@ -90,7 +90,7 @@ def test_inference_speed_baseline_prints_a_deployment_settings_table_with_ratios
     out = run(
         "inference_speed.py",
         *("--families", "melgan", "--sizes", "S", "--frames", "8", "--clips", "1", "--repeats", "1"),
-        *("--baseline", "--deployment-only", "--no-compile"),
+        *("--baseline", "--deployment-only", "--no-compile", "--settings", "bf16", "fp16", "fp32-b1", "fp32-t1"),
     )
     rows = re.findall(
         r"^\| (\w+) \| ([SML]) \| ([\d.]+) \| ([\w-]+) \| ([\d.]+) \| ([\d.]+) \| (yes|no) \|$", out, re.M

@@ -82,12 +82,13 @@ def point_colour(size) -> str:
     return RELEASED_COLOUR if released(size) else SIZE_COLOURS.get(size, "grey")
 
 
-def _log_axis(axis) -> None:
+def log_axis(axis) -> None:
+    """Plain numbers (0.1, 1, 10) on a log axis, without minor labels; shared with the deployment figures."""
     axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axis.set_minor_formatter(NullFormatter())  # minor labels collide on short decades
 
 
-def _rings(ax, centres: np.ndarray, radius_px: float) -> np.ndarray:
+def label_rings(ax, centres: np.ndarray, radius_px: float) -> np.ndarray:
     """``centres`` (data coordinates) with two rings of twelve points around each, at ``radius_px`` pixels
     and half of it, so that a label's box cannot sit on a marker or its front circle."""
     ax.autoscale_view()
@@ -222,10 +223,10 @@ def _axes(ax, quality: Objective, cost: Objective, empty: bool, overlaid: bool) 
         ax.text(0.5, 0.5, "nothing to plot (no finite value)", transform=ax.transAxes, ha="center", color="firebrick")
     if not empty or overlaid:  # a log axis without data cannot place its ticks
         ax.set_xscale("log")
-        _log_axis(ax.xaxis)
+        log_axis(ax.xaxis)
         if quality.log:
             ax.set_yscale("log")
-            _log_axis(ax.yaxis)
+            log_axis(ax.yaxis)
     ax.set_xlabel(cost.label)
     ax.set_ylabel(quality.label)
     ax.grid(True, which="both", alpha=0.3)
@@ -263,7 +264,7 @@ def _labels(ax, plotted: pd.DataFrame, overlay: pd.DataFrame | None, quality: Ob
     centres = [plotted[[cost.column, quality.column]].to_numpy(float)]
     if overlay is not None:
         centres.append(overlay[[cost.column, quality.column]].to_numpy(float))
-    avoid = _rings(ax, np.concatenate(centres), radius_px=14)
+    avoid = label_rings(ax, np.concatenate(centres), radius_px=14)
     adjust_text(
         texts,
         x=avoid[:, 0],

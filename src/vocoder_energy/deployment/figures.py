@@ -23,7 +23,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
 from vocoder_energy.analysis.pareto import nondominated  # noqa: E402
-from vocoder_energy.analysis.plots import MAX_LABELS, _log_axis, _rings, label  # noqa: E402
+from vocoder_energy.analysis.plots import MAX_LABELS, label, label_rings, log_axis  # noqa: E402
 
 MAX_TRACE_PANELS = 16  # beyond this a figure is too tall to read; the title says how many were left out
 IDLE_COLOUR = "0.5"
@@ -310,7 +310,7 @@ def _setting_panel(ax, points: list[dict], x: str, xlabel: str, colours: dict, c
         ax.text(0.5, 0.5, "nothing to plot (no finite value)", transform=ax.transAxes, ha="center", color="firebrick")
         return
     ax.set_xscale("log")
-    _log_axis(ax.xaxis)
+    log_axis(ax.xaxis)
     xs = [p[x] for p in points]
     if max(xs) / min(xs) < 20:  # a decade's tick may not fall inside: label 2, 3 and 5 times each decade too
         ax.xaxis.set_minor_locator(LogLocator(subs=(2.0, 3.0, 5.0)))
@@ -318,7 +318,7 @@ def _setting_panel(ax, points: list[dict], x: str, xlabel: str, colours: dict, c
     d_stft = [p["d_stft"] for p in points]
     if min(d_stft) > 0 and max(d_stft) / min(d_stft) > 10:  # a diverged model next to good ones
         ax.set_yscale("log")
-        _log_axis(ax.yaxis)
+        log_axis(ax.yaxis)
     ax.margins(0.15)
     named = [p for p, front in zip(points, on_front) if front or len(points) <= MAX_LABELS]
     texts = [
@@ -332,7 +332,7 @@ def _setting_panel(ax, points: list[dict], x: str, xlabel: str, colours: dict, c
         for p in named
     ]
     if texts:
-        avoid = _rings(ax, np.array([[p[x], p["d_stft"]] for p in points], dtype=float), radius_px=12)
+        avoid = label_rings(ax, np.array([[p[x], p["d_stft"]] for p in points], dtype=float), radius_px=12)
         adjust_text(
             texts,
             x=avoid[:, 0],
