@@ -57,6 +57,11 @@ TINY = {
 }
 
 
+def budget_of(check: str, dry: bool, scale: float = 1.0) -> float:
+    """Seconds a check's process may run: its GPU budget, or its dry-run budget on the CPU."""
+    return (DRY_BUDGETS if dry else BUDGETS)[check] * scale
+
+
 # ============================================================================ the checks (child process)
 class Check:
     """One check's process: rows appended to a JSON-lines file as they finish, a deadline to respect."""
@@ -66,7 +71,7 @@ class Check:
 
         self.args, self.dry = args, args.cpu_dry_run
         self.device = torch.device("cpu" if self.dry else "cuda")
-        self.deadline = args.deadline or time.time() + BUDGETS[args.check]
+        self.deadline = args.deadline or time.time() + budget_of(args.check, self.dry, args.budget_scale)
         self.results = Path(args.results)
 
     def left(self) -> float:
@@ -356,14 +361,13 @@ def orchestrate(args: argparse.Namespace, passthrough: list[str]) -> int:
     if not args.cpu_dry_run and not cuda_available():
         print(NO_CUDA, flush=True)
         return 2
-    budgets = DRY_BUDGETS if args.cpu_dry_run else BUDGETS
     started = time.perf_counter()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmp:
         for name in args.only or CHECKS:
             results = Path(tmp) / f"{name}.jsonl"
             results.touch()
-            budget = budgets[name] * args.budget_scale
+            budget = budget_of(name, args.cpu_dry_run, args.budget_scale)
             print(f"\n[gpu_check] ===== {name} (budget {budget:.0f} s) =====", flush=True)
             code, seconds = run_check(name, budget, results, passthrough)
             found = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
