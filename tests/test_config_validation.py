@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 import yaml
 from snakemake.exceptions import WorkflowError
+from test_workflow import only_models
 
 from vocoder_energy.core.config_checks import (
     ConfigError,
@@ -62,14 +63,14 @@ def test_the_paper_and_tiny_configs_pass_with_every_model_built_on_the_meta_devi
 )  # fmt: skip
 def test_model_overrides_that_cannot_work_name_the_key(models, message):
     with pytest.raises(ConfigError, match=message):
-        check_config(config(models=models, inference={}, deployment={}))
+        check_config(only_models(config(), models))
 
 
 @pytest.mark.parametrize("family", ["vocos", "bigvgan"])
 def test_clips_too_short_for_a_familys_training_stfts_are_refused_before_any_job(family):
     bad = config()
     bad["features"]["segment_samples"] = 1024  # 4 frames: too short for their 2048-point STFTs
-    bad["models"], bad["inference"], bad["deployment"] = {family: TINY["models"][family]}, {}, {}
+    bad = only_models(bad, {family: TINY["models"][family]})
     with pytest.raises(ConfigError, match=rf"^models\.{family}\.S: {family} trains on clips of at least 1025 samples"):
         check_config(bad, build_models=False)
     bad["features"]["segment_samples"] = 1280
@@ -97,11 +98,12 @@ def test_the_segment_must_be_whole_frames_at_the_features_hop():
 )
 def test_inference_entries_are_checked_against_the_configured_models(inference, message):
     models = {"wavegrad": {"S": {}}, "diffwave": {"S": {}}, "waveflow": {"S": {}}}
+    configured = only_models(config(), models) | {"inference": inference}
     if message is None:
-        check_config(config(models=models, inference=inference, deployment={}))
+        check_config(configured)
     else:
         with pytest.raises(ConfigError, match=message):
-            check_config(config(models=models, inference=inference, deployment={}))
+            check_config(configured)
 
 
 def test_hyperparameters_are_the_features_audio_settings_then_the_overrides():
@@ -168,9 +170,7 @@ def dry_run(repo, configfile=None):
 
 
 def one_model(**features) -> dict:
-    return {**TINY, "models": {"diffwave": TINY["models"]["diffwave"]}, "inference": {}, "deployment": {}} | {
-        "features": TINY["features"] | features
-    }
+    return only_models(TINY, {"diffwave": TINY["models"]["diffwave"]}) | {"features": TINY["features"] | features}
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import tarfile
 import pytest
 import soundfile
 import yaml
-from test_workflow import TINY, clone, job_counts, snakemake, write_config
+from test_workflow import TINY, clone, job_counts, only_models, snakemake, write_config
 
 from vocoder_energy.core.config_checks import ConfigError, check_corpus
 from vocoder_energy.data.corpus import file_sha256, make_synthetic_corpus
@@ -21,7 +21,7 @@ def folder_config(tmp_path, path) -> dict:
     """tests/data/tiny.yaml reading ``path``, with one small model (enough to cross every stage)."""
     tiny = yaml.safe_load(TINY.read_text())
     corpus = {"source": "directory", "path": str(path)}
-    return tiny | {"corpus": corpus, "models": {"melgan": tiny["models"]["melgan"]}, "inference": {}, "deployment": {}}
+    return only_models(tiny, {"melgan": tiny["models"]["melgan"]}) | {"corpus": corpus}
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 from snakemake.utils import validate
-from test_workflow import ROOT, TINY, clone, job_counts, snakemake, write_config
+from test_workflow import ROOT, TINY, clone, job_counts, only_models, snakemake, write_config
 from torch import nn
 
 from vocoder_energy.core.config_checks import ConfigError, check_config
@@ -196,9 +196,7 @@ def test_an_installed_package_s_family_is_found_by_its_entry_point():
 def test_a_config_declares_a_family_from_an_importable_module():
     add_families({"frames": "test_plugins:Frames"})
     assert vocoder_class("frames") is Frames
-    config = tiny_config(
-        families={"frames": "test_plugins:Frames"}, models={"frames": {"S": {}}}, inference={}, deployment={}
-    )
+    config = tiny_config(families={"frames": "test_plugins:Frames"}, **only_models({}, {"frames": {"S": {}}}))
     check_config(config)  # built on the meta device, hyperparameters checked, like a built-in one
 
 
@@ -247,9 +245,7 @@ def test_the_example_plugin_goes_through_the_whole_workflow(tmp_path):
     tiny = yaml.safe_load(TINY.read_text())
     models = {"melgan": tiny["models"]["melgan"], "istft": {"S": {"channels": 16}}}
     listening = tiny["listening"] | {"ratings_per_rater": 3}  # 1 utterance x (2 models + ground truth)
-    config = write_config(
-        tmp_path / "plugin.yaml", tiny | {"models": models, "inference": {}, "deployment": {}, "listening": listening}
-    )
+    config = write_config(tmp_path / "plugin.yaml", only_models(tiny, models) | {"listening": listening})
     snakemake(workdir, "--resources", "gpu=1", "--cores", "2", "all", "listening_test", configfile=config)
     rows = {row["model"]: row for row in csv.DictReader(open(workdir / "results" / "summary.csv"))}
     istft = rows["istft"]
@@ -308,11 +304,8 @@ def test_a_config_declared_family_and_a_relative_corpus_path_go_through_the_work
     monkeypatch.setenv("PYTHONPATH", str(workdir))  # docs/extending.md: a local module on PYTHONPATH
     make_synthetic_corpus(workdir / "corpora" / "mine", clips=5, seed=4, max_seconds=1.2)
     tiny = yaml.safe_load(TINY.read_text())
-    config = tiny | {
+    config = only_models(tiny, {"frames": {"S": {}}}) | {
         "families": {"frames": "frames_family:Frames"},
-        "models": {"frames": {"S": {}}},
-        "inference": {},
-        "deployment": {},
         "corpus": {"source": "directory", "path": "corpora/mine"},  # relative to the working directory
     }
     configfile = write_config(tmp_path / "local.yaml", config)

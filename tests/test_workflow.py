@@ -53,6 +53,12 @@ def write_config(path, config):
     return path
 
 
+def only_models(config: dict, models: dict) -> dict:
+    """``config`` with ``models`` as its models, without the sections that name models of their own
+    (inference options, the deployment sweep): one naming a model left out is a config error."""
+    return config | {"models": models, "inference": {}, "deployment": {}}
+
+
 def test_paper_config_trains_all_18_configurations(repo):
     result = snakemake(repo, "-n", configfile=ROOT / "config" / "paper.yaml")
     counts = job_counts(result.stdout)
@@ -563,8 +569,9 @@ def test_a_replaced_checkpoint_is_imported_again_with_its_chain_only(released_ru
 def test_a_recipe_that_does_not_fit_the_checkpoint_fails_its_import_naming_both(tmp_path):
     workdir = clone(tmp_path / "repo")
     config = yaml.safe_load(RELEASED_TINY.read_text())
-    config["models"] = {"hifigan": {"LJ_V2": config["models"]["hifigan"]["LJ_V2"] | {"features": "vocos_24k"}}}
-    config["inference"] = {}
+    config = only_models(
+        config, {"hifigan": {"LJ_V2": config["models"]["hifigan"]["LJ_V2"] | {"features": "vocos_24k"}}}
+    )
     configfile = write_config(tmp_path / "wrong.yaml", config)
     writer = [sys.executable, "-m", "vocoder_energy.models.importers.synthetic", str(configfile)]
     subprocess.run(writer, cwd=workdir, check=True, capture_output=True)
